@@ -1,0 +1,25 @@
+# The two commands of the README. Each sets up .venv/ itself when needed.
+PROFILE ?= cpu
+DEVICE ?= auto
+VENV := .venv
+STAMP := $(VENV)/.installed
+
+.PHONY: book test bench clean
+
+book: $(STAMP)   ## execute the notebooks (PROFILE=smoke|cpu|gpu) and build the book into _build/html
+	$(VENV)/bin/python -m attnmem_core.runner --profile $(PROFILE) --device $(DEVICE)
+	$(VENV)/bin/jupyter-book build . --warningiserror --quiet
+	@echo "book: _build/html/index.html"
+
+test: $(STAMP)   ## the test suite, including a smoke run of every notebook and a book build
+	$(VENV)/bin/python -m pytest
+
+bench: $(STAMP)  ## speed benchmarks, printed as ratios
+	$(VENV)/bin/python -m benchmarks.fast_weights
+
+$(STAMP): pyproject.toml tools/venv.sh
+	tools/venv.sh
+	touch $@
+
+clean:
+	rm -rf _build book/executed results

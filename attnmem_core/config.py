@@ -1,0 +1,63 @@
+"""Notebook parameters, checked before any work starts.
+
+Every replication notebook takes `profile`, `seeds`, `device`, `data_dir` and
+`results_dir` from papermill. A bad value must stop the notebook at once with a message
+that names the allowed values, so that nothing is trained and nothing is written.
+"""
+from __future__ import annotations
+
+import numbers
+
+PROFILES = ("smoke", "cpu", "gpu")
+DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
+
+
+def check_choice(name: str, value, allowed) -> str:
+    if value not in allowed:
+        raise ValueError(f"{name}={value!r} is not allowed; choose one of {', '.join(map(repr, allowed))}")
+    return value
+
+
+def check_profile(profile) -> str:
+    return check_choice("profile", profile, PROFILES)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def check_count(name: str, value, *, minimum: int = 0) -> int | None:
+    """A step or item count: None (the profile decides) or a whole number >= minimum."""
+    if value is None:
+        return None
+    if not _is_int(value) or value < minimum:
+        raise ValueError(f"{name}={value!r} must be a whole number >= {minimum}, or None for the profile's default")
+    return int(value)
+
+
+def check_seeds(seeds, default: list[int]) -> list[int]:
+    """Seeds as papermill passes them: None (the profile's), an int, a list, or '0,1,2'."""
+    if seeds is None:
+        return list(default)
+    if isinstance(seeds, str):
+        parts = [p.strip() for p in seeds.split(",") if p.strip()]
+        if not parts or not all(p.lstrip("-").isdigit() for p in parts):
+            raise ValueError(f"seeds={seeds!r}: give whole numbers, e.g. 0 or [0, 1, 2] or '0,1,2'")
+        seeds = [int(p) for p in parts]
+    elif _is_int(seeds):
+        seeds = [seeds]
+    if not isinstance(seeds, (list, tuple)) or not seeds or not all(_is_int(s) and s >= 0 for s in seeds):
+        raise ValueError(f"seeds={seeds!r}: give non-negative whole numbers, e.g. 0 or [0, 1, 2] or '0,1,2'")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds={seeds!r} repeats a seed; each run needs its own")
+    return [int(s) for s in seeds]
+
+
+def check_device(device) -> str:
+    """'auto' (CUDA when present), 'cpu', 'cuda', 'cuda:N' or 'mps'."""
+    ok = device in ("auto", "cpu", "cuda", "mps") or (
+        isinstance(device, str) and device.startswith("cuda:") and device[5:].isdigit()
+    )
+    if not ok:
+        raise ValueError(f"device={device!r} is not allowed; choose one of {', '.join(map(repr, DEVICES))}")
+    return device

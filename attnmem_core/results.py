@@ -1,0 +1,103 @@
+"""Results files: metrics and claims, with the provenance a reader needs to trust them.
+
+Every run writes one JSON: what was measured, the claims with their verdicts, and where
+the numbers came from — git commit and dirty flag, package versions, device, parameters,
+seeds, start and end times, wall seconds. The file is written atomically (a temporary
+file in the same folder, then a rename), so a crash never leaves half a result behind.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+PACKAGES = ("torch", "numpy", "pandas", "seaborn", "matplotlib", "papermill", "tqdm", "attnmem")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def git_state(root: Path = REPO_ROOT) -> dict:
+    """The commit and whether the working tree differs from it; None outside a checkout."""
+    def git(*args):
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=True).stdout.strip()
+    try:
+        return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+    except (subprocess.CalledProcessError, FileNotFoundError):
+        return {"commit": None, "dirty": None}
+
+
+def package_versions(names=PACKAGES) -> dict[str, str | None]:
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class Run:
+    """One notebook run: started when made, written once by `write`.
+
+    >>> run = Run("06_fast_weights", params={...}, seeds=[0], device="cpu (2 threads)")
+    >>> ...train...
+    >>> run.write(results_dir, metrics={...}, claims=[...])
+    """
+
+    def __init__(self, name: str, *, params: dict, seeds: list[int], device: str):
+        self.name, self.params, self.seeds, self.device = name, params, seeds, device
+        self.started, self._clock = now(), time.perf_counter()
+        self.git = git_state()
+
+    def card(self) -> dict:
+        """What the book shows above each chapter's results."""
+        return {"profile": self.params.get("profile"), "seeds": self.seeds, "device": self.device,
+                "date": self.started, "commit": (self.git["commit"] or "not a git checkout")[:12]
+                + (" (dirty)" if self.git["dirty"] else "")}
+
+    def record(self, metrics: dict, claims: list) -> dict:
+        return {
+            "name": self.name,
+            "metrics": metrics,
+            "claims": [c.to_dict() for c in claims],
+            "provenance": {
+                **self.git,
+                "packages": package_versions(),
+                "python": platform.python_version(),
+                "platform": platform.platform(),
+                "device": self.device,
+                "params": self.params,
+                "seeds": self.seeds,
+                "started": self.started,
+                "ended": now(),
+                "wall_seconds": round(time.perf_counter() - self._clock, 2),
+            },
+        }
+
+    def write(self, results_dir: str | Path, *, metrics: dict, claims: list) -> Path:
+        path = Path(results_dir) / f"{self.name}-{self.params.get('profile')}.json"
+        write_json_atomic(path, self.record(metrics, claims))
+        return path
+
+
+def write_json_atomic(path: Path, data) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2, allow_nan=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise

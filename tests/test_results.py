@@ -1,0 +1,31 @@
+import json
+
+import pytest
+
+from attnmem_core.claims import Claim, Condition
+from attnmem_core.results import Run, write_json_atomic
+
+
+def test_results_file_carries_provenance_and_computed_verdicts(tmp_path):
+    run = Run("06_test", params={"profile": "smoke", "steps": 3}, seeds=[0, 1], device="cpu (2 threads)")
+    claim = Claim("fw-r20", "FW solves R=20", "1.81%", [Condition("fw", "<", 0.05)])
+    claim.judge({"fw": [0.01, 0.02]})
+    path = run.write(tmp_path, metrics={"fw": [0.01, 0.02]}, claims=[claim])
+    assert path.name == "06_test-smoke.json"
+    record = json.loads(path.read_text())
+    prov = record["provenance"]
+    assert record["claims"][0]["verdict"] == "reproduced"
+    assert len(prov["commit"]) == 40 and isinstance(prov["dirty"], bool)
+    assert prov["packages"]["torch"] and prov["seeds"] == [0, 1] and prov["params"]["steps"] == 3
+    assert prov["device"] == "cpu (2 threads)" and prov["wall_seconds"] >= 0 and prov["ended"] >= prov["started"]
+
+
+def test_atomic_write_leaves_nothing_on_failure(tmp_path):
+    with pytest.raises(TypeError):
+        write_json_atomic(tmp_path / "r.json", {"x": object()})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_card_shows_profile_seeds_device_date_commit():
+    card = Run("x", params={"profile": "cpu"}, seeds=[0], device="cpu").card()
+    assert set(card) == {"profile", "seeds", "device", "date", "commit"} and card["profile"] == "cpu"
