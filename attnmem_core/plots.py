@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import pandas as pd
 import seaborn as sns
 
 PALETTE = sns.color_palette("colorblind")
@@ -13,6 +14,7 @@ def use_book_style() -> None:
     sns.set_theme(context="notebook", style="whitegrid", palette=PALETTE, font_scale=0.95)
     plt.rcParams.update({"figure.dpi": 110, "savefig.dpi": 150, "savefig.bbox": "tight",
                          "axes.titleweight": "bold", "legend.frameon": False})
+    pd.set_option("display.max_colwidth", None)  # tables in the book show claims and rules whole
 
 
 def colors_for(names) -> dict[str, tuple]:

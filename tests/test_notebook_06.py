@@ -1,0 +1,70 @@
+"""Notebook 06 end to end: a papermill run in the smoke profile, its results, and a book built from it."""
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from attnmem_core.claims import VERDICTS
+from attnmem_core.runner import EXECUTED, NOTEBOOKS, REPO, NotebookFailed, run_notebook
+
+NOTEBOOK = NOTEBOOKS / "06_fast_weights.ipynb"
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """The book's sources in a scratch folder, with notebook 06 executed into it."""
+    root = tmp_path_factory.mktemp("book")
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(REPO / name, root / name)
+    shutil.copytree(REPO / "book", root / "book", ignore=shutil.ignore_patterns(EXECUTED.name))
+    params = {"profile": "smoke", "device": "cpu", "data_dir": str(root / "data"), "results_dir": str(root / "results")}
+    status = run_notebook(NOTEBOOK, root / "book" / "executed", params)
+    return root, params, status
+
+
+def test_smoke_run_writes_results_with_claims_and_provenance(smoke_run):
+    root, params, status = smoke_run
+    assert status == "executed"
+    record = json.loads((root / "results" / "06_fast_weights-smoke.json").read_text())
+    assert {c["id"] for c in record["claims"]} == {"fw-solves-R20", "fw-best-R50", "near-zero-R100"}
+    assert all(c["verdict"] in VERDICTS for c in record["claims"])
+    assert set(record["metrics"]["test_error"]) >= {f"{m}@{r}" for m in ("irnn", "lstm", "alstm", "fw") for r in (20, 50, 100)}
+    assert len(record["metrics"]["data_sha256"]["test"]) == 64
+    assert record["provenance"]["params"]["profile"] == "smoke" and record["provenance"]["seeds"] == [0]
+    assert (root / "results" / "figures" / "06_fig2_valid_nll_R50.png").stat().st_size > 10_000
+
+
+def test_unchanged_notebook_is_not_executed_again(smoke_run):
+    root, params, _ = smoke_run
+    assert run_notebook(NOTEBOOK, root / "book" / "executed", params) == "cached"
+
+
+def test_book_builds_without_warnings_from_the_smoke_run(smoke_run):
+    root, _, _ = smoke_run
+    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    build = subprocess.run([str(jupyter_book), "build", str(root), "--warningiserror", "--quiet"],
+                           capture_output=True, text=True)
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    page = (root / "_build" / "html" / "book" / "executed" / "06_fast_weights.html").read_text()
+    assert "Table 1" in page and "Culurciello, 2017" in page  # a resolved {cite}
+    assert 'profile = "cpu"' not in page  # the parameter cells are hidden...
+    assert "smoke" in page               # ...but the run card shows their values
+    assert any(v in page for v in VERDICTS)
+
+
+@pytest.mark.parametrize("bad, allowed", [
+    ({"profile": "fast"}, "'smoke', 'cpu', 'gpu'"),
+    ({"profile": "smoke", "steps": -5}, "whole number >= 1"),
+    ({"profile": "smoke", "seeds": "a,b"}, "give whole numbers"),
+    ({"profile": "smoke", "device": "tpu"}, "'auto', 'cpu', 'cuda', 'cuda:N', 'mps'"),
+])
+def test_bad_parameters_fail_before_training_and_write_nothing(tmp_path, bad, allowed):
+    params = {"data_dir": str(tmp_path / "data"), "results_dir": str(tmp_path / "results"), **bad}
+    with pytest.raises(NotebookFailed) as failure:
+        run_notebook(NOTEBOOK, tmp_path / "out", params)
+    assert allowed in str(failure.value)
+    assert not (tmp_path / "results").exists() and not (tmp_path / "data").exists()
+    assert list((tmp_path / "out").iterdir()) == []
