@@ -1,0 +1,9 @@
+"""The benchmarks still run (one tiny pass); their numbers are read from `make bench`, not asserted."""
+from benchmarks import fast_weights
+
+
+def test_fast_weights_benchmark_prints_a_ratio_row_per_hidden_size(capsys):
+    fast_weights.main(["--steps", "1", "--repeats", "1"])
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
+    assert [row[0] for row in rows] == ["20", "50", "100"]
+    assert all(row[-1].endswith("×") and float(row[-1][:-1]) > 0 for row in rows)
