@@ -29,3 +29,15 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
 def test_card_shows_profile_seeds_device_date_commit():
     card = Run("x", params={"profile": "cpu"}, seeds=[0], device="cpu").card()
     assert set(card) == {"profile", "seeds", "device", "date", "commit"} and card["profile"] == "cpu"
+
+
+def test_results_file_is_readable_by_others(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        write_json_atomic(tmp_path / "r.json", {"x": 1})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "r.json").stat().st_mode) == 0o644

@@ -57,7 +57,7 @@ class Scale:
 
 PROFILES = {
     "smoke": Scale(steps=20, eval_every=10, seeds=(0,), workers=1, valid_size=256, test_size=256),
-    "cpu": Scale(steps=2_500, eval_every=250, seeds=(0,), workers=2, valid_size=2_000),
+    "cpu": Scale(steps=2_000, eval_every=250, seeds=(0,), workers=2, valid_size=2_000),
     "gpu": Scale(steps=60_000, eval_every=1_000, seeds=(0, 1, 2), workers=4),
 }
 
