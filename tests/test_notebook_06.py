@@ -1,14 +1,11 @@
 """Notebook 06 end to end: a papermill run in the smoke profile, its results, and a book built from it."""
 import json
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from conftest import build_book, smoke_book
 
 from attnmem_core.claims import VERDICTS
-from attnmem_core.runner import EXECUTED, NOTEBOOKS, REPO, NotebookFailed, run_notebook
+from attnmem_core.runner import NOTEBOOKS, NotebookFailed, run_notebook
 
 NOTEBOOK = NOTEBOOKS / "06_fast_weights.ipynb"
 
@@ -17,11 +14,7 @@ NOTEBOOK = NOTEBOOKS / "06_fast_weights.ipynb"
 def smoke_run(tmp_path_factory):
     """The book's sources in a scratch folder, with notebook 06 executed into it."""
     root = tmp_path_factory.mktemp("book")
-    for name in ("_config.yml", "_toc.yml"):
-        shutil.copy(REPO / name, root / name)
-    shutil.copytree(REPO / "book", root / "book", ignore=shutil.ignore_patterns(EXECUTED.name))
-    params = {"profile": "smoke", "device": "cpu", "data_dir": str(root / "data"), "results_dir": str(root / "results")}
-    status = run_notebook(NOTEBOOK, root / "book" / "executed", params)
+    params, status = smoke_book(root, NOTEBOOK)
     return root, params, status
 
 
@@ -44,10 +37,7 @@ def test_unchanged_notebook_is_not_executed_again(smoke_run):
 
 def test_book_builds_without_warnings_from_the_smoke_run(smoke_run):
     root, _, _ = smoke_run
-    jupyter_book = Path(sys.executable).with_name("jupyter-book")
-    build = subprocess.run([str(jupyter_book), "build", str(root), "--warningiserror", "--quiet"],
-                           capture_output=True, text=True)
-    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    build_book(root)
     page = (root / "_build" / "html" / "book" / "executed" / "06_fast_weights.html").read_text()
     assert "Table 1" in page and "Culurciello, 2017" in page  # a resolved {cite}
     assert 'profile = "cpu"' not in page  # the parameter cells are hidden...
