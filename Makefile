@@ -16,6 +16,7 @@ test: $(STAMP)   ## the test suite, including a smoke run of every notebook and 
 
 bench: $(STAMP)  ## speed benchmarks, printed as ratios
 	$(VENV)/bin/python -m benchmarks.fast_weights
+	$(VENV)/bin/python -m benchmarks.han
 
 $(STAMP): pyproject.toml tools/venv.sh
 	tools/venv.sh

@@ -17,7 +17,8 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-PACKAGES = ("torch", "numpy", "pandas", "seaborn", "matplotlib", "papermill", "tqdm", "attnmem")
+PACKAGES = ("attnmem", "torch", "numpy", "pandas", "scipy", "scikit-learn", "gensim", "nltk", "rdata",
+            "seaborn", "matplotlib", "papermill", "tqdm")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 

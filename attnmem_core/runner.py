@@ -3,9 +3,9 @@
     python -m attnmem_core.runner --profile cpu          # what `make book` runs
 
 A notebook is executed again only when something that could change its output changed:
-its own content, the parameters it gets, or the core library's source. The key of all
-three is stored beside the executed notebook once the run succeeds; a matching key means
-the last run still stands and the notebook is skipped.
+its own content, the parameters it gets, the core library's source, or the pinned data
+sources. The key of all four is stored beside the executed notebook once the run
+succeeds; a matching key means the last run still stands and the notebook is skipped.
 
 A failing notebook stops the run: the failing cell and its traceback go to the console,
 no executed copy or key is written, and the exit status is non-zero.
@@ -32,6 +32,7 @@ REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "replications"
 EXECUTED = REPO / "book" / "executed"
 CORE = REPO / "attnmem_core"
+SOURCES = REPO / "data" / "sources.json"
 HIDDEN_CELL_TAGS = ("parameters", "injected-parameters")
 
 
@@ -39,10 +40,11 @@ class NotebookFailed(RuntimeError):
     pass
 
 
-def content_key(notebook: Path, params: dict, core: Path = CORE) -> str:
+def content_key(notebook: Path, params: dict, core: Path = CORE, sources: Path = SOURCES) -> str:
     digest = hashlib.sha256()
     digest.update(notebook.read_bytes())
     digest.update(json.dumps(params, sort_keys=True).encode())
+    digest.update(sources.read_bytes() if sources.exists() else b"")
     for source in sorted(core.rglob("*.py")):
         digest.update(str(source.relative_to(core)).encode())
         digest.update(source.read_bytes())

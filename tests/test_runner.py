@@ -33,6 +33,13 @@ def test_key_changes_with_notebook_params_and_core(tmp_path, core):
     (core / "mod.py").write_text("x = 1\n")
     write_notebook(nb, body="print(profile, 1)")
     assert content_key(nb, {"profile": "smoke"}, core) != key
+    write_notebook(nb)
+    sources = tmp_path / "sources.json"
+    sources.write_text('{"pin": 1}')
+    pinned = content_key(nb, {"profile": "smoke"}, core, sources)
+    assert pinned != key
+    sources.write_text('{"pin": 2}')
+    assert content_key(nb, {"profile": "smoke"}, core, sources) != pinned
 
 
 def test_second_run_is_cached_until_something_changes(tmp_path, core):

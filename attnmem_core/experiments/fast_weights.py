@@ -2,25 +2,21 @@
 
 A `RunSpec` names one training run (model, hidden size R, seed, fast-weights options);
 `run_one` trains it on the associative-retrieval task and returns its validation curve
-and its test error on the 20,000 test sequences. `run_all` spreads runs over worker
-processes: these nets are small, so two single-threaded runs side by side use two CPU
-cores far better than one run with two threads.
+and its test error on the 20,000 test sequences; `run_all` runs many side by side.
 """
 from __future__ import annotations
 
-import concurrent.futures as futures
+import functools
 import math
-import multiprocessing
-import sys
 from dataclasses import asdict, dataclass, field, replace
 
 import pandas as pd
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from attnmem_core.data.associative_retrieval import VALUES, VOCAB, make_splits
 from attnmem_core.models.retrieval import build_retrieval_model
+from attnmem_core.parallel import run_parallel
 from attnmem_core.runtime import seed_everything
 from attnmem_core.tables import mean_spread
 from attnmem_core.training import random_batches, train
@@ -120,11 +116,6 @@ def run_one(run: RunSpec, device: str = "cpu", progress: bool = False) -> dict:
             "seconds": history[-1]["seconds"]}
 
 
-def _run_in_worker(run: RunSpec, device: str) -> dict:
-    torch.set_num_threads(1)
-    return run_one(run, device)
-
-
 def relative_cost(run: RunSpec) -> float:
     """Rough time per update on a CPU core, measured once: A-LSTM's 3 heads × 3 complex
     projections make it by far the dearest."""
@@ -133,22 +124,8 @@ def relative_cost(run: RunSpec) -> float:
 
 
 def run_all(runs: list[RunSpec], device: str, workers: int) -> list[dict]:
-    """Run every spec; with workers > 1, in that many processes. Results keep the specs' order."""
-    if workers <= 1:
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # small nets: a second thread only waits, and stalls when a core is busy
-        try:
-            return [run_one(r, device, progress=True) for r in runs]
-        finally:
-            torch.set_num_threads(threads)
-    context = multiprocessing.get_context("spawn")  # safe with CUDA and inside Jupyter kernels
-    with futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-        # dearest first, so that no long run starts last and leaves the other core idle
-        jobs = {i: pool.submit(_run_in_worker, runs[i], device)
-                for i in sorted(range(len(runs)), key=lambda i: -relative_cost(runs[i]))}
-        for _ in tqdm(futures.as_completed(jobs.values()), total=len(jobs), desc="runs", file=sys.stdout, ncols=100):
-            pass
-        return [jobs[i].result() for i in range(len(runs))]
+    """Every run, `workers` at a time; results keep the runs' order."""
+    return run_parallel(functools.partial(run_one, device=device), runs, workers=workers, cost=relative_cost)
 
 
 # The fast-weights variants we run: the paper's model under both of its λ, and the ablations.
