@@ -1,0 +1,166 @@
+"""Tokenization, batching, and the HAN models: masking (padding changes nothing) and the pooling variants."""
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from scipy import stats
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from attnmem_core.data import text
+from attnmem_core.experiments import han as experiments
+from attnmem_core.models import han
+
+REVIEWS = [
+    "I love this tea. It is great with milk! My kids love it too.",
+    "Dr. Brown sent it late. The box was damaged and the taste was bad.",
+    "Great price.<br /><br />Would buy again &amp; again",
+    "no punctuation at all just words going on and on",
+]
+
+
+@pytest.fixture(scope="module")
+def tokenize():
+    return text.Tokenizer(REVIEWS)
+
+
+def test_html_breaks_end_paragraphs_tags_go_and_entities_are_decoded():
+    assert text.paragraphs('Nice.<br /><br />Try <a href="http://x">this one</a> &amp; that<p>End') == \
+        ["Nice.", "Try this one & that", "End"]
+
+
+def test_reviews_become_sentences_of_lowercased_words_with_punctuation(tokenize):
+    assert tokenize(REVIEWS[0]) == [["i", "love", "this", "tea", "."], ["it", "is", "great", "with", "milk", "!"],
+                                    ["my", "kids", "love", "it", "too", "."]]
+    assert tokenize(REVIEWS[2]) == [["great", "price", "."], ["would", "buy", "again", "&", "again"]]
+
+
+def test_a_review_without_a_sentence_boundary_is_one_sentence(tokenize):
+    assert tokenize(REVIEWS[3]) == [REVIEWS[3].split()]
+
+
+@pytest.mark.parametrize("review", ["", "   ", "<br /><br />", '<a href="http://x"></a>'])
+def test_a_review_with_no_words_is_an_error(tokenize, review):
+    with pytest.raises(text.EmptyReviewError, match="has no words once its HTML is stripped"):
+        tokenize(review)
+
+
+def test_the_vocabulary_keeps_words_seen_min_count_times_and_maps_the_rest_to_unk():
+    documents = [[["good", "tea"], ["good"]], [["bad", "tea", "good"]]]
+    vocabulary = text.Vocabulary(documents, min_count=2)
+    assert vocabulary.words == ["<pad>", "<unk>", "good", "tea"]
+    assert vocabulary.encode([["tea", "bad"], ["good", "coffee"]]) == [[3, text.UNK], [2, text.UNK]]
+
+
+def test_pad_puts_padding_after_the_words_and_after_the_sentences():
+    x = text.pad([[[5, 6], [7]], [[8, 9, 4], [2], [3]]])
+    assert x.tolist() == [[[5, 6, 0], [7, 0, 0], [0, 0, 0]], [[8, 9, 4], [2, 0, 0], [3, 0, 0]]]
+
+
+def test_length_batches_cover_every_document_once_per_epoch_grouped_by_length():
+    rng = np.random.default_rng(0)
+    documents = [[[1] * int(rng.integers(1, 9))] * int(rng.integers(1, 6)) for _ in range(50)]
+    batches = text.by_length(documents, 8, np.random.default_rng(1))
+    assert sorted(np.concatenate(batches).tolist()) == list(range(50))
+    spans = [np.ptp([len(documents[i]) for i in b]) for b in batches]
+    assert max(spans) <= 1   # 50 documents of 1–5 sentences in batches of 8: at most two lengths a batch
+    assert [b.tolist() for b in text.by_length(documents, 8)] == [b.tolist() for b in text.by_length(documents, 8)]
+
+
+def test_bigru_equals_torchs_bidirectional_gru_on_packed_sequences():
+    torch.manual_seed(0)
+    ours, reference = han.BiGRU(5, 3), torch.nn.GRU(5, 3, batch_first=True, bidirectional=True)
+    with torch.no_grad():
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(reference, f"{name}_l0").copy_(getattr(ours.forward_gru, f"{name}_l0"))
+            getattr(reference, f"{name}_l0_reverse").copy_(getattr(ours.backward_gru, f"{name}_l0"))
+    x, lengths = torch.randn(4, 7, 5), torch.tensor([7, 3, 1, 5])
+    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    expected = pad_packed_sequence(reference(packed)[0], batch_first=True, total_length=7)[0]
+    torch.testing.assert_close(ours(x, lengths), expected)
+
+
+DOCUMENTS = [[[5, 6, 7], [8, 9]], [[3, 4, 5, 6, 7, 8], [9], [2, 3]], [[4]]]
+
+
+def crop(t: torch.Tensor, shape) -> torch.Tensor:
+    return t[tuple(slice(0, n) for n in shape)]
+
+
+@pytest.mark.parametrize("name", list(han.MODELS))
+def test_padding_and_batch_companions_change_nothing(name):
+    """Logits and weights of a document are the same alone, beside other documents, and under extra padding."""
+    torch.manual_seed(0)
+    model = han.build(name, 12, 2, embedding_dim=8, hidden_size=4).eval()
+    x = text.pad(DOCUMENTS)
+    with torch.no_grad():
+        together = model.attend(x)
+        padded = model.attend(torch.nn.functional.pad(x, (0, 4, 0, 3)))   # 4 more words, 3 more sentences
+        alone = [model.attend(text.pad([d])) for d in DOCUMENTS]
+    for k, reference in enumerate(together):
+        if reference is None:   # HN-MAX has no weights, the flat model no sentence weights
+            continue
+        torch.testing.assert_close(crop(padded[k], reference.shape), reference)
+        for i, outputs in enumerate(alone):
+            torch.testing.assert_close(outputs[k][0], crop(reference[i], outputs[k].shape[1:]))
+
+
+@pytest.mark.parametrize("name", ["HN-ATT", "GRU-ATT (flat)"])
+def test_attention_weights_sum_to_one_over_real_words_and_are_zero_on_padding(name):
+    torch.manual_seed(0)
+    x = text.pad(DOCUMENTS)
+    _, α_words, α_sentences = han.build(name, 12, 2, embedding_dim=8, hidden_size=4).attend(x)
+    assert (α_words[x == text.PAD] == 0).all()
+    per_unit = α_words.sum(-1) if α_sentences is not None else α_words.sum((-1, -2))
+    real = (x != text.PAD).any(-1) if α_sentences is not None else torch.ones(len(x), dtype=torch.bool)
+    torch.testing.assert_close(per_unit[real], torch.ones(int(real.sum())))
+    if α_sentences is not None:
+        torch.testing.assert_close(α_sentences.sum(-1), torch.ones(len(x)))
+
+
+def test_average_pooling_is_the_masked_mean_and_max_pooling_the_masked_max():
+    h = torch.tensor([[[1.0, -2.0], [3.0, 5.0], [100.0, 100.0]]])
+    mask = torch.tensor([[True, True, False]])
+    assert han.Pool("average", 2)(h, mask)[0].tolist() == [[2.0, 1.5]]
+    assert han.Pool("max", 2)(h, mask)[0].tolist() == [[3.0, 5.0]]
+
+
+def test_attention_with_a_zero_context_vector_is_hn_ave():
+    """u_w = u_s = 0 scores every word and sentence alike, so the softmax is the uniform average."""
+    torch.manual_seed(0)
+    attend = han.build("HN-ATT", 12, 2, embedding_dim=8, hidden_size=4)
+    average = han.build("HN-AVE", 12, 2, embedding_dim=8, hidden_size=4)
+    average.load_state_dict(attend.state_dict(), strict=False)
+    with torch.no_grad():
+        attend.word_pool.attention.u_ctx.zero_()
+        attend.sentence_pool.attention.u_ctx.zero_()
+    x = text.pad(DOCUMENTS)
+    torch.testing.assert_close(attend(x), average(x))
+
+
+def test_an_unknown_model_or_pooling_names_the_choices():
+    with pytest.raises(ValueError, match="choose one of HN-ATT, HN-AVE, HN-MAX, GRU-ATT"):
+        han.build("HAN", 12, 2)
+    with pytest.raises(ValueError, match="choose one of attention, average, max"):
+        han.Pool("sum", 4)
+
+
+def test_the_paired_test_is_a_t_test_over_seeds_or_against_a_fixed_number():
+    ours, other = [0.80, 0.82, 0.81], [0.78, 0.79, 0.80]
+    difference, p = experiments.paired_test(ours, other)
+    assert difference == pytest.approx(0.02) and p == pytest.approx(stats.ttest_rel(ours, other).pvalue)
+    assert experiments.paired_test([0.80, 0.82], 0.80)[0] == pytest.approx(0.01)
+    assert np.isnan(experiments.paired_test([0.8], [0.7])[1])
+
+
+def test_context_shift_compares_each_word_with_itself_where_the_label_agrees_and_where_not():
+    """'great' is always weighed more than 'bad'; only the agreeing context adds e^0.5 on top of each."""
+    rng = np.random.default_rng(0)
+    rows = [{"seed": 0, "word": w, "polarity": pol, "label": label,
+             "α": float(np.exp(rng.normal() + base + (0.5 if (pol > 0) == (label == "great") else 0.0)))}
+            for w, pol, base in [("great", 1, 1.0), ("bad", -1, -1.0)] for label in ("great", "other")
+            for _ in range(300)]
+    shift = experiments.context_shift(pd.DataFrame(rows), "α").loc[0]
+    assert shift["shift"] == pytest.approx(0.5, abs=0.15) and shift["p"] < 1e-6
+    assert shift["agree"] == shift["disagree"] == 600
+    no_context = pd.DataFrame(rows).assign(label=lambda f: f.label.sample(frac=1, random_state=0).to_numpy())
+    assert experiments.context_shift(no_context, "α").loc[0, "p"] > 0.01

@@ -1,0 +1,67 @@
+"""Notebook 03 end to end: a papermill run in the smoke profile on the real reviews, its results, and a book built from it."""
+import json
+
+import pytest
+from conftest import build_book, smoke_book
+
+from attnmem_core.claims import VERDICTS
+from attnmem_core.data.fine_foods import source
+from attnmem_core.runner import NOTEBOOKS, NotebookFailed, run_notebook
+
+NOTEBOOK = NOTEBOOKS / "03_hierarchical_attention.ipynb"
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """Notebook 03 executed into a scratch book (the Debian package fetched afresh)."""
+    root = tmp_path_factory.mktemp("book")
+    params, status = smoke_book(root, NOTEBOOK)
+    return root, params, status
+
+
+def test_smoke_run_writes_results_with_claims_data_hashes_and_provenance(smoke_run):
+    root, params, status = smoke_run
+    assert status == "executed"
+    record = json.loads((root / "results" / "03_hierarchical_attention-smoke.json").read_text())
+    assert {c["id"] for c in record["claims"]} == {"att-beats-pooling", "hierarchy-beats-flat", "context-dependent"}
+    assert all(c["verdict"] in VERDICTS for c in record["claims"])
+    runs = {(r["model"], r["embedding"]) for r in record["metrics"]["runs"]}
+    assert runs == {("HN-ATT", "word2vec"), ("HN-AVE", "word2vec"), ("HN-MAX", "word2vec"),
+                    ("GRU-ATT (flat)", "word2vec"), ("HN-ATT", "random")}
+    assert set(record["metrics"]["baselines"]) == {"majority class", "BoW + logistic regression",
+                                                   "TF-IDF 1–2-grams + logistic regression"}
+    assert record["metrics"]["data"]["files_sha256"] == source()["files"]
+    assert record["metrics"]["data"]["source"]["version"] == source()["debian"]["version"]
+    assert record["provenance"]["params"]["profile"] == "smoke" and record["provenance"]["seeds"] == [0]
+    assert (root / "results" / "figures" / "03_fig3_sentiment_word_weights.png").stat().st_size > 10_000
+
+
+def test_unchanged_notebook_is_not_executed_again(smoke_run):
+    root, params, _ = smoke_run
+    assert run_notebook(NOTEBOOK, root / "book" / "executed", params) == "cached"
+
+
+def test_book_builds_without_warnings_from_the_smoke_run(smoke_run):
+    root, _, _ = smoke_run
+    build_book(root)
+    page = (root / "_build" / "html" / "book" / "executed" / "03_hierarchical_attention.html").read_text()
+    assert "Table 2" in page and "Yang <em>et al.</em>" in page and "unconfirmed" in page
+    assert 'profile = "cpu"' not in page    # the parameter cells are hidden...
+    assert "smoke" in page                  # ...but the run card shows their values
+    assert "rgba(31, 119, 180" in page      # the reviews rendered with their word weights
+    assert any(v in page for v in VERDICTS)
+
+
+@pytest.mark.parametrize("bad, allowed", [
+    ({"profile": "fast"}, "'smoke', 'cpu', 'gpu'"),
+    ({"profile": "smoke", "epochs": 0}, "whole number >= 1"),
+    ({"profile": "smoke", "seeds": "a,b"}, "give whole numbers"),
+    ({"profile": "smoke", "device": "tpu"}, "'auto', 'cpu', 'cuda', 'cuda:N', 'mps'"),
+])
+def test_bad_parameters_fail_before_any_fetch_or_training_and_write_nothing(tmp_path, bad, allowed):
+    params = {"data_dir": str(tmp_path / "data"), "results_dir": str(tmp_path / "results"), **bad}
+    with pytest.raises(NotebookFailed) as failure:
+        run_notebook(NOTEBOOK, tmp_path / "out", params)
+    assert allowed in str(failure.value)
+    assert not (tmp_path / "results").exists() and not (tmp_path / "data").exists()
+    assert list((tmp_path / "out").iterdir()) == []
