@@ -1,0 +1,29 @@
+"""Every notebook checks its parameters before it fetches, trains or writes anything."""
+import pytest
+
+from attnmem_core.runner import NOTEBOOKS, NotebookFailed, run_notebook
+
+# each notebook's own count parameter, besides the ones they all take
+COUNTS = {"03_hierarchical_attention.ipynb": "epochs", "06_fast_weights.ipynb": "steps"}
+
+
+def test_every_notebook_is_covered():
+    assert sorted(nb.name for nb in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")) == sorted(COUNTS)
+
+
+@pytest.mark.parametrize("notebook", sorted(COUNTS))
+@pytest.mark.parametrize("bad, allowed", [
+    ({"profile": "fast"}, "'smoke', 'cpu', 'gpu'"),
+    ({"profile": "smoke", "COUNT": -5}, "whole number >= 1"),
+    ({"profile": "smoke", "COUNT": 2.5}, "whole number >= 1"),
+    ({"profile": "smoke", "seeds": "a,b"}, "give whole numbers"),
+    ({"profile": "smoke", "device": "tpu"}, "'auto', 'cpu', 'cuda', 'cuda:N', 'mps'"),
+])
+def test_bad_parameters_fail_at_once_and_write_nothing(tmp_path, notebook, bad, allowed):
+    bad = {COUNTS[notebook] if k == "COUNT" else k: v for k, v in bad.items()}
+    params = {"data_dir": str(tmp_path / "data"), "results_dir": str(tmp_path / "results"), **bad}
+    with pytest.raises(NotebookFailed) as failure:
+        run_notebook(NOTEBOOKS / notebook, tmp_path / "out", params)
+    assert allowed in str(failure.value)
+    assert not (tmp_path / "results").exists() and not (tmp_path / "data").exists()
+    assert list((tmp_path / "out").iterdir()) == []
