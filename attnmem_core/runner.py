@@ -73,11 +73,11 @@ def run_notebook(notebook: Path, out_dir: Path, params: dict, *, force: bool = F
     try:
         pm.execute_notebook(notebook, running, parameters=params, cwd=str(cwd), kernel_name="python3",
                             progress_bar=False, coalesce_streams=True)
-    except pm.PapermillExecutionError as error:
-        raise NotebookFailed(_describe_failure(notebook, error)) from None
-    finally:
-        if sys.exc_info()[0] is not None:
-            running.unlink(missing_ok=True)
+    except BaseException as error:
+        running.unlink(missing_ok=True)
+        if isinstance(error, pm.PapermillExecutionError):
+            raise NotebookFailed(_describe_failure(notebook, error)) from None
+        raise
     hide_parameter_cells(running)
     os.replace(running, executed)
     stamp.write_text(key)

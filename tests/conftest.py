@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from attnmem_core.runner import EXECUTED, REPO, run_notebook
 
 
@@ -25,3 +27,11 @@ def build_book(root: Path) -> None:
     build = subprocess.run([str(jupyter_book), "build", str(root), "--warningiserror", "--quiet"],
                            capture_output=True, text=True)
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def smoke_run(request, tmp_path_factory):
+    """The test module's NOTEBOOK executed into its own scratch book: (root, params, status)."""
+    root = tmp_path_factory.mktemp("book")
+    params, status = smoke_book(root, request.module.NOTEBOOK)
+    return root, params, status

@@ -1,22 +1,13 @@
 """Notebook 03 end to end: a papermill run in the smoke profile on the real reviews, its results, and a book built from it."""
 import json
 
-import pytest
-from conftest import build_book, smoke_book
+from conftest import build_book
 
 from attnmem_core.claims import VERDICTS
 from attnmem_core.data.fine_foods import source
 from attnmem_core.runner import NOTEBOOKS, run_notebook
 
 NOTEBOOK = NOTEBOOKS / "03_hierarchical_attention.ipynb"
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    """Notebook 03 executed into a scratch book (the Debian package fetched afresh)."""
-    root = tmp_path_factory.mktemp("book")
-    params, status = smoke_book(root, NOTEBOOK)
-    return root, params, status
 
 
 def test_smoke_run_writes_results_with_claims_data_hashes_and_provenance(smoke_run):

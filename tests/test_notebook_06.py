@@ -1,21 +1,12 @@
 """Notebook 06 end to end: a papermill run in the smoke profile, its results, and a book built from it."""
 import json
 
-import pytest
-from conftest import build_book, smoke_book
+from conftest import build_book
 
 from attnmem_core.claims import VERDICTS
 from attnmem_core.runner import NOTEBOOKS, run_notebook
 
 NOTEBOOK = NOTEBOOKS / "06_fast_weights.ipynb"
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    """The book's sources in a scratch folder, with notebook 06 executed into it."""
-    root = tmp_path_factory.mktemp("book")
-    params, status = smoke_book(root, NOTEBOOK)
-    return root, params, status
 
 
 def test_smoke_run_writes_results_with_claims_and_provenance(smoke_run):

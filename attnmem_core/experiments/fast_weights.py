@@ -94,7 +94,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device, batch_s
     return {"nll": nll / len(y), "error": wrong / len(y)}
 
 
-def run_one(run: RunSpec, device: str = "cpu", progress: bool = False) -> dict:
+def run_one(run: RunSpec, device: str = "cpu") -> dict:
     """Train one model from its seed; return the spec, validation history and test metrics."""
     device = torch.device(device)
     data = make_splits()
@@ -107,7 +107,8 @@ def run_one(run: RunSpec, device: str = "cpu", progress: bool = False) -> dict:
         steps=run.steps, optimizer=optimizer, loss_fn=nn.functional.cross_entropy, device=device,
         evaluate=lambda: {f"valid_{k}": v for k, v in evaluate(
             model, valid.x[:run.valid_size], valid.y[:run.valid_size], device).items()},
-        eval_every=run.eval_every, clip_norm=5.0, desc=run.label, progress=progress,
+        eval_every=run.eval_every, clip_norm=5.0, desc=run.label,
+        progress=False,  # run_parallel shows one bar over all the runs instead
     )
     test_metrics = evaluate(model, test.x[:run.test_size], test.y[:run.test_size], device)
     return {"spec": asdict(run), "label": run.label, "history": history,

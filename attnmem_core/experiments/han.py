@@ -169,7 +169,7 @@ def predict(model: nn.Module, documents, device, batch_size: int = 128):
     return labels, word_weights, sentence_weights
 
 
-def run_one(run: RunSpec, corpus: Corpus, device: str = "cpu", progress: bool = False) -> dict:
+def run_one(run: RunSpec, corpus: Corpus, device: str = "cpu") -> dict:
     """Train one model from its seed; test the epoch with the best validation accuracy."""
     device = torch.device(device)
     seed_everything(run.seed)
@@ -192,7 +192,7 @@ def run_one(run: RunSpec, corpus: Corpus, device: str = "cpu", progress: bool = 
     history = train(model, text.length_batches(train_ids, corpus.labels["train"], run.batch_size, run.seed),
                     steps=run.epochs * steps_per_epoch, optimizer=optimizer, loss_fn=nn.functional.cross_entropy,
                     device=device, evaluate=evaluate, eval_every=steps_per_epoch, clip_norm=5.0, desc=run.label,
-                    progress=progress)
+                    progress=False)
     model.load_state_dict(best["state"])
     predictions, word_weights, sentence_weights = predict(model, corpus.ids["test"], device)
     return {"spec": asdict(run), "history": history, "seconds": history[-1]["seconds"],
