@@ -27,6 +27,7 @@ import nbformat
 import papermill as pm
 
 from attnmem_core.config import check_device, check_profile
+from attnmem_core.model_cache import core_digest
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "replications"
@@ -45,9 +46,7 @@ def content_key(notebook: Path, params: dict, core: Path = CORE, sources: Path =
     digest.update(notebook.read_bytes())
     digest.update(json.dumps(params, sort_keys=True).encode())
     digest.update(sources.read_bytes() if sources.exists() else b"")
-    for source in sorted(core.rglob("*.py")):
-        digest.update(str(source.relative_to(core)).encode())
-        digest.update(source.read_bytes())
+    digest.update(core_digest(core).encode())
     return digest.hexdigest()
 
 

@@ -29,12 +29,14 @@ def random_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int)
 def train(model: nn.Module, batches: Iterator[Batch], *, steps: int, optimizer: torch.optim.Optimizer,
           loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], device: torch.device,
           evaluate: Callable[[], dict[str, float]] | None = None, eval_every: int = 0,
-          clip_norm: float | None = None, scheduler=None, desc: str = "train",
-          progress: bool = True) -> list[dict[str, float]]:
+          clip_norm: float | None = None, scheduler=None, autocast: torch.dtype | None = None,
+          desc: str = "train", progress: bool = True) -> list[dict[str, float]]:
     """Run `steps` updates; return one history row per evaluation (step, seconds, metrics).
 
+    A batch is (x, y), or ((x_1, x_2, …), y) for a model that takes several inputs.
     `evaluate` is called every `eval_every` steps and after the last; it should put the
     model in eval mode itself and may return any metrics (e.g. valid_nll, valid_error).
+    `autocast` (e.g. torch.bfloat16) runs the forward pass in that precision.
     """
     history = []
     model.train()
@@ -43,7 +45,9 @@ def train(model: nn.Module, batches: Iterator[Batch], *, steps: int, optimizer: 
                dynamic_ncols=False, ncols=100)
     for step in range(1, steps + 1):
         x, y = next(batches)
-        loss = loss_fn(model(x.to(device, non_blocking=True)), y.to(device, non_blocking=True))
+        inputs = [t.to(device, non_blocking=True) for t in (x if isinstance(x, (tuple, list)) else (x,))]
+        with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
+            loss = loss_fn(model(*inputs), y.to(device, non_blocking=True))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if clip_norm is not None:

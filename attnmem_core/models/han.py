@@ -34,34 +34,9 @@ import torch
 from torch import nn
 
 from attnmem_core.data.text import PAD
+from attnmem_core.models.bigru import BiGRU
 
 POOLINGS = ("attention", "average", "max")
-
-
-class BiGRU(nn.Module):
-    """(n, T, d) with lengths (n,) ≥ 1 → (n, T, 2·hidden) = [→h_t; ←h_t], zeros past each length.
-
-    Both directions run on the padded batch, which torch's fused CPU kernels handle several
-    times faster than packed sequences. The backward GRU reads each sequence's real steps in
-    reverse, with the padding left at the end, so in both directions padding only ever comes
-    after the real steps and never changes their outputs.
-    """
-
-    def __init__(self, input_size: int, hidden_size: int):
-        super().__init__()
-        self.forward_gru = nn.GRU(input_size, hidden_size, batch_first=True)
-        self.backward_gru = nn.GRU(input_size, hidden_size, batch_first=True)
-
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        t = torch.arange(x.shape[1], device=x.device)
-        real = t < lengths.unsqueeze(-1)                                            # (n, T)
-        # t ↦ length−1−t on the real steps, t ↦ t on the padding; its own inverse
-        flip = torch.where(real, lengths.unsqueeze(-1) - 1 - t, t).unsqueeze(-1)    # (n, T, 1)
-        def reverse(y):
-            return y.gather(1, flip.expand_as(y))
-        h_forward = self.forward_gru(x)[0]
-        h_backward = reverse(self.backward_gru(reverse(x))[0])
-        return torch.cat((h_forward, h_backward), -1) * real.unsqueeze(-1)
 
 
 class Attention(nn.Module):
