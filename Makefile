@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed
 .PHONY: book test bench clean
 
 book: $(STAMP)   ## execute the notebooks (PROFILE=smoke|cpu|gpu) and build the book into _build/html
+	tools/system_packages.sh
 	$(VENV)/bin/python -m attnmem_core.runner --profile $(PROFILE) --device $(DEVICE)
 	$(VENV)/bin/jupyter-book build . --warningiserror --quiet
 	@echo "book: _build/html/index.html"
@@ -17,6 +18,7 @@ test: $(STAMP)   ## the test suite, including a smoke run of every notebook and 
 bench: $(STAMP)  ## speed benchmarks, printed as ratios
 	$(VENV)/bin/python -m benchmarks.fast_weights
 	$(VENV)/bin/python -m benchmarks.han
+	$(VENV)/bin/python -m benchmarks.translation
 
 $(STAMP): pyproject.toml tools/venv.sh
 	tools/venv.sh

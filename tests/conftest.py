@@ -17,7 +17,9 @@ def smoke_book(root: Path, notebook: Path) -> tuple[dict, str]:
         f"  - file: book/executed/{notebook.stem}\n  - file: book/references\n")
     (root / "index.md").write_text(f"# {notebook.stem} alone\n\nA scratch book for the tests.\n")
     shutil.copytree(REPO / "book", root / "book", ignore=shutil.ignore_patterns(EXECUTED.name, "intro.md"))
-    params = {"profile": "smoke", "device": "cpu", "data_dir": str(root / "data"), "results_dir": str(root / "results")}
+    # the data sets are fetched once into the shared cache (the Bible's extraction takes minutes), as the data tests do
+    params = {"profile": "smoke", "device": "cpu", "data_dir": str(REPO / "data" / "cache"),
+              "results_dir": str(root / "results")}
     return params, run_notebook(notebook, root / "book" / "executed", params)
 
 

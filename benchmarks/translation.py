@@ -1,0 +1,105 @@
+"""Speed of the translators on CPU: training tokens per second, decoding sentences per second, and
+what precomputing the attention keys U_a h_j saves.
+
+    python -m benchmarks.translation      (needs the Bible packages, fetched into data/cache if missing)
+
+All timings come from one run on one machine, interleaved, so the printed ratios compare
+like with like. Training = forward + backward + Adam update on length-sorted batches of real
+verses (the profile's token budget); decoding = greedy and beam-5 search over test verses in
+batches of 64. "Recomputed keys" is RNNsearch with U_a h_j computed again at every decoder
+step, the naive reading of e_ij = v_aᵀ tanh(W_a s_{i−1} + U_a h_j).
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from attnmem_core import decoding
+from attnmem_core.data import bible, pairs, subwords
+from attnmem_core.experiments import translation as tx
+from attnmem_core.models.rnnsearch import RNNsearch
+from attnmem_core.runner import REPO
+
+
+class RecomputedKeys(RNNsearch):
+    def context(self, memory, s):
+        return self.attention(s, self.attention.keys(memory["h"]), memory["h"], memory["mask"])
+
+
+def build(name, scale, data):
+    torch.manual_seed(0)
+    if name == "RNNsearch (recomputed keys)":
+        return RecomputedKeys(len(data.source_tokenizer), len(data.target_tokenizer), embedding=scale.embedding,
+                              hidden=scale.hidden, alignment=scale.alignment, maxout=scale.maxout)
+    return tx.build(name, scale, len(data.source_tokenizer), len(data.target_tokenizer))
+
+
+def median_rate(work, amount: float, repeats: int) -> float:
+    work()  # warm-up
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        work()
+        rates.append(amount / (time.perf_counter() - start))
+    return statistics.median(rates)
+
+
+def training_rate(model, data, scale, batches: int, repeats: int) -> float:
+    source, target = pairs.with_markers(*data.ids["train"], bos_id=subwords.BOS, eos_id=subwords.EOS)
+    chosen = pairs.length_batches(source, target, max_tokens=scale.max_tokens, rng=np.random.default_rng(0))[:batches]
+    tensors = [(pairs.pad([source[i] for i in b], 0), pairs.pad([target[i] for i in b], 0)) for b in chosen]
+    tokens = sum(int((y[:, 1:] != 0).sum()) for _, y in tensors)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def one_pass():
+        for x, y in tensors:
+            loss = tx.sequence_loss(model(x, y[:, :-1]), y[:, 1:])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    model.train()
+    return median_rate(one_pass, tokens, repeats)
+
+
+def decoding_rate(model, data, sentences: int, beam: int, repeats: int) -> float:
+    source = [x + [subwords.EOS] for x in data.ids["test"][0][:sentences]]
+    model.eval()
+    return median_rate(lambda: decoding.translate(model, source, batch_size=64, device="cpu", beam=beam,
+                                                  bos_id=subwords.BOS, eos_id=subwords.EOS), len(source), repeats)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="cpu", choices=sorted(tx.PROFILES), help="model sizes and token budget")
+    parser.add_argument("--batches", type=int, default=6, help="training batches timed per pass")
+    parser.add_argument("--sentences", type=int, default=128, help="test verses decoded per pass")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (the notebook's workers use 1)")
+    parser.add_argument("--data-dir", default=str(REPO / "data" / "cache"))
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    scale = tx.PROFILES[args.profile]
+    data = tx.prepare(bible.load(args.data_dir), scale, "bpe", args.data_dir)
+    print(f"{args.profile} sizes (embedding {scale.embedding}, hidden {scale.hidden}), {args.threads} thread(s), "
+          f"median of {args.repeats} passes")
+    names = ("RNNencdec", "RNNsearch", "RNNsearch (recomputed keys)")
+    models = {name: build(name, scale, data) for name in names}
+    rows = {name: {"train tokens/s": training_rate(m, data, scale, args.batches, args.repeats),
+                   "greedy sentences/s": decoding_rate(m, data, args.sentences, 1, args.repeats),
+                   "beam-5 sentences/s": decoding_rate(m, data, args.sentences, 5, args.repeats)}
+            for name, m in models.items()}
+    columns = list(rows[names[0]])
+    print(f"{'':>28}" + "".join(f"{c:>20}" for c in columns))
+    for name in names:
+        print(f"{name:>28}" + "".join(f"{rows[name][c]:>20.0f}" for c in columns))
+    for slower, faster, label in ((names[2], names[1], "precomputed / recomputed keys"),
+                                  (names[1], names[0], "RNNencdec / RNNsearch")):
+        print(f"{label:>28}" + "".join(f"{rows[faster][c] / rows[slower][c]:>19.2f}×" for c in columns))
+
+
+if __name__ == "__main__":
+    main()
