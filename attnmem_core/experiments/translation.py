@@ -295,8 +295,8 @@ def monotonicity(alignment: np.ndarray) -> dict:
 
 # English adjective–noun phrases that Spanish writes noun first ("vida eterna", "Espíritu Santo", ...):
 # the reorderings the paper's Figure 3 shows for French.
-REORDERED = ("eternal life", "Holy Spirit", "living God", "evil spirit", "unclean spirit", "right hand", "holy place",
-             "holy mountain")
+REORDERED = ("Holy Spirit", "eternal life", "living God", "unclean spirit", "evil spirit", "great nation",
+             "precious stones")
 
 
 def figure3_verses(data: Prepared, long_words: int = 30) -> list[tuple[int, str]]:
