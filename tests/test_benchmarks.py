@@ -7,3 +7,12 @@ def test_fast_weights_benchmark_prints_a_ratio_row_per_hidden_size(capsys):
     rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
     assert [row[0] for row in rows] == ["20", "50", "100"]
     assert all(row[-1].endswith("×") and float(row[-1][:-1]) > 0 for row in rows)
+
+
+def test_translation_benchmark_prints_a_row_per_model_and_two_ratio_rows(capsys):
+    from benchmarks import translation
+    translation.main(["--profile", "smoke", "--batches", "1", "--sentences", "4", "--repeats", "1"])
+    rows = [line for line in capsys.readouterr().out.splitlines()[2:]]
+    assert [row.split()[0] for row in rows[:3]] == ["RNNencdec", "RNNsearch", "RNNsearch"]
+    assert all(cell.endswith("×") and float(cell[:-1]) > 0 for row in rows[3:] for cell in row.split()[-3:])
+    assert len(rows) == 5
