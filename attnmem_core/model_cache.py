@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
+
+from attnmem_core.atomic import atomic_write
 
 CORE = Path(__file__).resolve().parent
 
@@ -52,8 +52,6 @@ def load_or_train(directory: str | Path, name: str, config: dict, train: Callabl
         except Exception as error:  # torch raises several kinds on a truncated or foreign file
             raise RuntimeError(f"{path} is not a readable model file ({error}); delete it to train again") from error
     payload = {**train(), "config": config}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as f:
+    with atomic_write(path) as f:
         torch.save(payload, f)
-    os.replace(f.name, path)
     return payload, False

@@ -8,14 +8,14 @@ file in the same folder, then a rename), so a crash never leaves half a result b
 from __future__ import annotations
 
 import json
-import os
 import platform
 import subprocess
-import tempfile
 import time
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
+
+from attnmem_core.atomic import atomic_write
 
 PACKAGES = ("attnmem", "torch", "numpy", "pandas", "scipy", "scikit-learn", "gensim", "nltk", "rdata",
             "seaborn", "matplotlib", "papermill", "tqdm")
@@ -91,17 +91,5 @@ class Run:
 
 
 def write_json_atomic(path: Path, data) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; a result is for everyone
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, allow_nan=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_write(path, "w") as f:
+        json.dump(data, f, indent=2, allow_nan=True)

@@ -263,7 +263,7 @@ def test_an_interrupted_cache_write_leaves_no_file(tmp_path, corpus, monkeypatch
 
     def interrupted(*args):
         raise OSError("disk full")
-    monkeypatch.setattr(bible.os, "replace", interrupted)
+    monkeypatch.setattr("os.replace", interrupted)
     with pytest.raises(OSError, match="disk full"):
         bible.write_cache(frame, {"pairs": 2}, path)
     assert list(path.parent.iterdir()) == []

@@ -68,9 +68,7 @@ import csv
 import gzip
 import json
 import math
-import os
 import re
-import tempfile
 import zlib
 from collections import Counter, defaultdict
 from importlib import metadata
@@ -81,6 +79,7 @@ import pandas as pd
 from pysword.canons import canons
 from pysword.cleaner import OSISCleaner
 
+from attnmem_core.atomic import atomic_write
 from attnmem_core.data import debian
 from attnmem_core.data.user_corpus import ParallelCorpus
 
@@ -310,19 +309,9 @@ def write_cache(frame: pd.DataFrame, counts: dict, path: Path) -> None:
     for column in ("source", "target"):
         if frame[column].str.contains(r"[\t\n\r]").any():
             raise ValueError("a cleaned verse holds a tab or line break; `clean` must collapse white space")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, scratch = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as out:
-            out.write(("#" + json.dumps(header) + "\n" + "\t".join(COLUMNS) + "\n").encode())
-            out.write("".join("\t".join(map(str, row)) + "\n" for row in frame.itertuples(index=False)).encode())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(scratch, 0o666 & ~umask)   # mkstemp makes it private
-        os.replace(scratch, path)   # the only step that makes the cache visible
-    finally:
-        if os.path.exists(scratch):
-            os.unlink(scratch)
+    with atomic_write(path) as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as out:
+        out.write(("#" + json.dumps(header) + "\n" + "\t".join(COLUMNS) + "\n").encode())
+        out.write("".join("\t".join(map(str, row)) + "\n" for row in frame.itertuples(index=False)).encode())
 
 
 def read_cache(path: Path) -> tuple[pd.DataFrame, dict]:

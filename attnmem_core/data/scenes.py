@@ -81,8 +81,6 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
-import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -92,6 +90,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from attnmem_core.atomic import atomic_write
 from attnmem_core.data import debian, fashion_mnist
 from attnmem_core.data.fashion_mnist import CLASSES, SIDE
 
@@ -461,21 +460,11 @@ def write_scenes(scenes: Scenes, header: dict, path: Path) -> None:
         for j, item in enumerate(items):
             item_label[i, j], item_box[i, j], item_source[i, j], item_scale[i, j] = \
                 item.label, item.box, item.source, item.scale
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, scratch = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            np.savez_compressed(out, images=scenes.images.numpy(), item_label=item_label, item_box=item_box,
-                                item_source=item_source, item_scale=item_scale, header=_json_bytes(header),
-                                captions=_json_bytes({"references": scenes.references,
-                                                      "word_items": scenes.word_items}))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(scratch, 0o666 & ~umask)   # mkstemp makes it private
-        os.replace(scratch, path)           # the only step that makes the file visible
-    finally:
-        if os.path.exists(scratch):
-            os.unlink(scratch)
+    with atomic_write(path) as out:
+        np.savez_compressed(out, images=scenes.images.numpy(), item_label=item_label, item_box=item_box,
+                            item_source=item_source, item_scale=item_scale, header=_json_bytes(header),
+                            captions=_json_bytes({"references": scenes.references,
+                                                  "word_items": scenes.word_items}))
 
 
 def read_scenes(path: Path, header: dict) -> Scenes:
