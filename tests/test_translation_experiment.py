@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from attnmem_core.data import bible
+from attnmem_core.data.subwords import UNK
 from attnmem_core.experiments import translation as tx
 from attnmem_core.runner import REPO
 
@@ -22,9 +23,10 @@ def corpus():
 def test_prepare_encodes_every_split_and_round_trips(corpus, tokenization, tmp_path):
     data = tx.prepare(corpus, SMOKE, tokenization, tmp_path)
     assert {name: len(ids[0]) for name, ids in data.ids.items()} == {name: SMOKE.limit for name in ("train", "valid", "test")}
-    sentence = data.text["train"].target[0]
-    decoded = data.target_tokenizer.decode(data.target_tokenizer.encode(sentence))
-    assert decoded == sentence if tokenization == "bpe" else decoded.split()[0] == sentence.split()[0]
+    # a verse without unknown units comes back exactly (with the word shortlist, most verses hold a rare word)
+    known = [s for s, ids in zip(data.text["train"].target, data.ids["train"][1]) if UNK not in ids]
+    assert known, "every training verse has an unknown unit"
+    assert all(data.target_tokenizer.decode(data.target_tokenizer.encode(s)) == s for s in known[:20])
     # the tokenizers are cached: a second prepare reads them back and encodes the same
     assert tx.prepare(corpus, SMOKE, tokenization, tmp_path).ids == data.ids
 
