@@ -22,6 +22,8 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
+from attnmem_core.data.pairs import pad
+
 
 def _map(state, fn: Callable[[torch.Tensor], torch.Tensor]):
     if isinstance(state, torch.Tensor):
@@ -110,10 +112,7 @@ def translate(model: nn.Module, sentences: Sequence[Sequence[int]], *, batch_siz
     out: list[list[int] | None] = [None] * len(sentences)
     for start in range(0, len(order), batch_size):
         chunk = order[start:start + batch_size]
-        width = max(len(sentences[i]) for i in chunk)
-        source = torch.full((len(chunk), width), pad_id, dtype=torch.long)
-        for row, i in enumerate(chunk):
-            source[row, :len(sentences[i])] = torch.as_tensor(sentences[i])
+        source = pad([sentences[i] for i in chunk], pad_id)
         hypotheses = beam_search(model, source.to(device), beam=beam, bos_id=bos_id, eos_id=eos_id,
                                  pad_id=pad_id, **search)
         for i, hypothesis in zip(chunk, hypotheses):
