@@ -31,16 +31,18 @@ def train(model: nn.Module, batches: Iterator[Batch], *, steps: int, optimizer: 
           evaluate: Callable[[], dict[str, float]] | None = None, eval_every: int = 0,
           clip_norm: float | None = None, scheduler=None, autocast: torch.dtype | None = None,
           desc: str = "train", progress: bool = True) -> list[dict[str, float]]:
-    """Run `steps` updates; return one history row per evaluation (step, seconds, metrics).
+    """Run `steps` updates; return one history row per evaluation (step, seconds, train_seconds, metrics).
 
     A batch is (x, y), or ((x_1, x_2, …), y) for a model that takes several inputs.
     `evaluate` is called every `eval_every` steps and after the last; it should put the
     model in eval mode itself and may return any metrics (e.g. valid_nll, valid_error).
     `autocast` (e.g. torch.bfloat16) runs the forward pass in that precision.
+    `seconds` is the wall time so far; `train_seconds` leaves out the evaluations (a training cost).
     """
     history = []
     model.train()
     start = time.perf_counter()
+    evaluating = 0.0
     bar = tqdm(total=steps, desc=desc, file=sys.stdout, mininterval=5.0, disable=not progress,
                dynamic_ncols=False, ncols=100)
     for step in range(1, steps + 1):
@@ -57,7 +59,12 @@ def train(model: nn.Module, batches: Iterator[Batch], *, steps: int, optimizer: 
             scheduler.step()
         bar.update()
         if evaluate is not None and (step == steps or (eval_every and step % eval_every == 0)):
-            row = {"step": step, "seconds": time.perf_counter() - start, "train_loss": loss.item(), **evaluate()}
+            before = time.perf_counter()
+            metrics = evaluate()
+            seconds = time.perf_counter() - start
+            row = {"step": step, "seconds": seconds, "train_seconds": before - start - evaluating, "train_loss": loss.item(),
+                   **metrics}
+            evaluating += seconds - (before - start)
             history.append(row)
             bar.set_postfix({k: f"{v:.3g}" for k, v in row.items() if k not in ("step", "seconds")}, refresh=False)
             model.train()

@@ -1,4 +1,5 @@
 import re
+import time
 
 import torch
 from torch import nn
@@ -33,3 +34,20 @@ def test_train_learns_records_history_and_keeps_one_progress_line(capsys):
     # what the runner keeps once carriage returns are coalesced: one line
     shown = re.sub(r"[^\n]*\r(?=[^\n])", "", capsys.readouterr().out)
     assert shown.count("toy") == 1 and "50/50" in shown
+
+
+def test_train_seconds_leave_out_the_evaluations():
+    model = nn.Linear(3, 2)
+    x, y = torch.randn(64, 3), torch.zeros(64, dtype=torch.long)
+
+    def slow_evaluation():
+        time.sleep(0.2)
+        return {}
+
+    history = train(model, random_batches(x, y, 8, seed=0), steps=6, device=torch.device("cpu"),
+                    optimizer=torch.optim.SGD(model.parameters(), lr=0.1), loss_fn=nn.functional.cross_entropy,
+                    evaluate=slow_evaluation, eval_every=2, progress=False)
+    assert [row["step"] for row in history] == [2, 4, 6]
+    for done, row in enumerate(history):
+        assert row["seconds"] - row["train_seconds"] >= 0.2 * done   # the evaluations before this row
+        assert row["train_seconds"] < 0.2
