@@ -19,6 +19,7 @@ bench: $(STAMP)  ## speed benchmarks, printed as ratios
 	$(VENV)/bin/python -m benchmarks.fast_weights
 	$(VENV)/bin/python -m benchmarks.han
 	$(VENV)/bin/python -m benchmarks.translation
+	$(VENV)/bin/python -m benchmarks.transformer
 
 $(STAMP): pyproject.toml tools/venv.sh
 	tools/venv.sh

@@ -16,3 +16,13 @@ def test_translation_benchmark_prints_a_row_per_model_and_two_ratio_rows(capsys)
     assert [row.split()[0] for row in rows[:3]] == ["RNNencdec", "RNNsearch", "RNNsearch"]
     assert all(cell.endswith("×") and float(cell[:-1]) > 0 for row in rows[3:] for cell in row.split()[-3:])
     assert len(rows) == 5
+
+
+def test_transformer_benchmark_prints_both_models_their_ratio_and_the_attention_speed_ups(capsys):
+    from benchmarks import transformer
+    transformer.main(["--profile", "smoke", "--batches", "1", "--repeats", "1"])
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines[2:4]] == ["ours", "torch.nn.Transformer"]
+    assert lines[4].split()[:3] == ["ours", "/", "torch"] and float(lines[4].split()[-1][:-1]) > 0
+    attention = lines[-2:]
+    assert all(row.split()[-1].endswith("×") and float(row.split()[-1][:-1]) > 0 for row in attention)

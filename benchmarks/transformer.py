@@ -1,0 +1,143 @@
+"""Speed of our Transformer against torch.nn.Transformer of the same size, and of fused against written-out attention.
+
+    python -m benchmarks.transformer      (needs the Bible packages, fetched into data/cache if missing)
+
+Training = forward + backward + Adam update on length-sorted batches of real verses (the
+profile's token budget), for both models built with the same sizes: embeddings ×√d_model,
+sinusoidal positions, post-LN layers, output layer tied to the target embeddings, padding
+masks (torch's also ends each stack with a LayerNorm, 4·d_model parameters more). The passes
+alternate between the two models, so the printed ratio compares like with like on a machine
+whose speed drifts. The goal of the issue: ours at most 1.1× slower.
+
+Attention alone: Eq. 1 forward + backward with torch's fused kernel
+(`F.scaled_dot_product_attention`) against the softmax written out (the path that returns
+the weights for plots), at a verse's length and at a longer one.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+from attnmem_core.attention.dot_product import scaled_dot_product_attention
+from attnmem_core.attention.positional import positional_encoding
+from attnmem_core.data import bible, pairs, subwords
+from attnmem_core.experiments import transformer as trx
+from attnmem_core.experiments import translation as tx
+from attnmem_core.models.transformer import Transformer
+from attnmem_core.runner import REPO
+
+
+class TorchTranslator(nn.Module):
+    """torch.nn.Transformer with the embeddings, positions and tied output layer our model has."""
+
+    def __init__(self, source_vocab: int, target_vocab: int, scale: trx.Scale):
+        super().__init__()
+        self.d_model = scale.d_model
+        self.E_x = nn.Embedding(source_vocab, scale.d_model, padding_idx=0)
+        self.E_y = nn.Embedding(target_vocab, scale.d_model, padding_idx=0)
+        self.position = positional_encoding("sinusoidal", scale.d_model, 1024)
+        self.dropout = nn.Dropout(scale.dropout)
+        self.core = nn.Transformer(scale.d_model, scale.heads, scale.layers, scale.layers, scale.d_ff, scale.dropout,
+                                   batch_first=True)
+        self.W_o = nn.Linear(scale.d_model, target_vocab, bias=False)
+        self.W_o.weight = self.E_y.weight
+
+    def forward(self, source, target_in):
+        x = self.dropout(self.position(self.E_x(source) * math.sqrt(self.d_model), 0))
+        y = self.dropout(self.position(self.E_y(target_in) * math.sqrt(self.d_model), 0))
+        causal = nn.Transformer.generate_square_subsequent_mask(target_in.shape[1], dtype=torch.bool)
+        out = self.core(x, y, tgt_mask=causal, tgt_is_causal=True, src_key_padding_mask=source == 0,
+                        memory_key_padding_mask=source == 0, tgt_key_padding_mask=target_in == 0)
+        return self.W_o(out)
+
+
+def timed(work) -> float:
+    start = time.perf_counter()
+    work()
+    return time.perf_counter() - start
+
+
+def training_pass(model, tensors, epsilon: float):
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+
+    def one_pass():
+        for x, y in tensors:
+            logits = model(x, y[:, :-1])
+            loss = nn.functional.cross_entropy(logits.flatten(0, 1), y[:, 1:].flatten(), ignore_index=0,
+                                               label_smoothing=epsilon)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return one_pass
+
+
+def alternating_medians(works: dict, repeats: int) -> dict[str, float]:
+    """Median seconds per work, the works run in turn `repeats` times after one warm-up each."""
+    for work in works.values():
+        work()
+    times = {name: [] for name in works}
+    for _ in range(repeats):
+        for name, work in works.items():
+            times[name].append(timed(work))
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def attention_pass(batch: int, heads: int, length: int, d_k: int, fused: bool):
+    generator = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(batch, heads, length, d_k, generator=generator, requires_grad=True) for _ in range(3))
+    mask = torch.ones(length, length, dtype=torch.bool).tril()
+
+    def one_pass():
+        out, _ = scaled_dot_product_attention(q, k, v, mask, need_weights=not fused)
+        out.sum().backward()
+    return one_pass
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="cpu", choices=sorted(trx.PROFILES), help="model sizes and token budget")
+    parser.add_argument("--batches", type=int, default=6, help="training batches timed per pass")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (the notebook's workers use 1)")
+    parser.add_argument("--data-dir", default=str(REPO / "data" / "cache"))
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    scale = trx.PROFILES[args.profile]
+    data = tx.prepare(bible.load(args.data_dir), tx.PROFILES[args.profile], "bpe", args.data_dir)
+    source, target = pairs.with_markers(*data.ids["train"], bos_id=subwords.BOS, eos_id=subwords.EOS)
+    chosen = pairs.length_batches(source, target, max_tokens=scale.max_tokens,
+                                  rng=np.random.default_rng(0))[:args.batches]
+    tensors = [(pairs.pad([source[i] for i in b], 0), pairs.pad([target[i] for i in b], 0)) for b in chosen]
+    tokens = sum(int((y[:, 1:] != 0).sum()) for _, y in tensors)
+    vocab = (len(data.source_tokenizer), len(data.target_tokenizer))
+    torch.manual_seed(0)
+    models = {"ours": Transformer(*vocab, layers=scale.layers, d_model=scale.d_model, d_ff=scale.d_ff,
+                                  heads=scale.heads, dropout=scale.dropout),
+              "torch.nn.Transformer": TorchTranslator(*vocab, scale)}
+    sizes = {name: sum(p.numel() for p in m.parameters()) for name, m in models.items()}
+    seconds = alternating_medians({name: training_pass(m.train(), tensors, scale.label_smoothing)
+                                   for name, m in models.items()}, args.repeats)
+    print(f"{args.profile} sizes (d_model {scale.d_model}, {scale.layers}+{scale.layers} layers, {scale.heads} heads), "
+          f"{args.threads} thread(s), median of {args.repeats} alternating passes of {args.batches} batches")
+    print(f"{'':>24}{'parameters':>14}{'train tokens/s':>18}")
+    for name in models:
+        print(f"{name:>24}{sizes[name]:>14,}{tokens / seconds[name]:>18.0f}")
+    print(f"{'ours / torch time':>24}{'':>14}{seconds['ours'] / seconds['torch.nn.Transformer']:>17.2f}×")
+    print()
+    print(f"{'attention, fwd+bwd':>24}{'fused (s)':>14}{'written out (s)':>18}{'speed-up':>12}")
+    for batch, length in ((32, 40), (8, 256)):
+        d_k = scale.d_model // scale.heads
+        times = alternating_medians({fused: attention_pass(batch, scale.heads, length, d_k, fused)
+                                     for fused in (True, False)}, args.repeats)
+        print(f"{f'B={batch}, T={length}':>24}{times[True]:>14.5f}{times[False]:>18.5f}"
+              f"{times[False] / times[True]:>11.2f}×")
+
+
+if __name__ == "__main__":
+    main()
