@@ -13,7 +13,9 @@ log p(y|x) / lp(y) with lp(y) = ((5 + |y|) / 6)^α (Wu et al. 2016, the normalis
 Vaswani et al. 2017 used with α = 0.6); α = 0 compares raw log-probabilities. With
 beam = 1 the search is greedy decoding exactly.
 
-Every sentence stops after at most `max_ratio`·|x| + `max_extra` tokens, where <eos> is forced.
+Every sentence stops after at most `max_ratio`·|x| + `max_extra` tokens, where <eos> is forced,
+or after `max_length` tokens when that is given: a source that is not a token sequence (an
+image for a captioner) has no length to scale.
 """
 from __future__ import annotations
 
@@ -33,7 +35,10 @@ def _map(state, fn: Callable[[torch.Tensor], torch.Tensor]):
     return type(state)(_map(v, fn) for v in state)
 
 
-def _limits(source: torch.Tensor, pad_id: int, max_ratio: float, max_extra: int) -> torch.Tensor:
+def _limits(source: torch.Tensor, pad_id: int, max_ratio: float, max_extra: int, max_length: int | None) -> torch.Tensor:
+    """Tokens each sentence may emit, <eos> included: (B,)."""
+    if max_length is not None:
+        return torch.full((len(source),), max_length, dtype=torch.long, device=source.device)
     lengths = (source != pad_id).sum(-1)
     return (lengths * max_ratio).long() + max_extra
 
@@ -47,12 +52,12 @@ def _strip(tokens: torch.Tensor, eos_id: int) -> list[list[int]]:
 
 @torch.no_grad()
 def greedy(model: nn.Module, source: torch.Tensor, *, bos_id: int, eos_id: int, pad_id: int = 0,
-           max_ratio: float = 1.5, max_extra: int = 10) -> list[list[int]]:
+           max_ratio: float = 1.5, max_extra: int = 10, max_length: int | None = None) -> list[list[int]]:
     """The most probable next token at every step, for a padded batch (B, Tx); token ids without <bos>/<eos>."""
-    limit = _limits(source, pad_id, max_ratio, max_extra)
+    limit = _limits(source, pad_id, max_ratio, max_extra, max_length)
     memory = model.encode(source)
     state = model.initial_state(memory)
-    y = source.new_full((source.shape[0],), bos_id)
+    y = torch.full((source.shape[0],), bos_id, dtype=torch.long, device=source.device)
     tokens, done = [], torch.zeros_like(y, dtype=torch.bool)
     for t in range(int(limit.max())):
         log_p, state, _ = model.step(memory, state, y)
@@ -66,16 +71,17 @@ def greedy(model: nn.Module, source: torch.Tensor, *, bos_id: int, eos_id: int, 
 
 @torch.no_grad()
 def beam_search(model: nn.Module, source: torch.Tensor, *, beam: int, bos_id: int, eos_id: int, pad_id: int = 0,
-                alpha: float = 0.6, max_ratio: float = 1.5, max_extra: int = 10) -> list[list[int]]:
+                alpha: float = 0.6, max_ratio: float = 1.5, max_extra: int = 10,
+                max_length: int | None = None) -> list[list[int]]:
     """The best of `beam` hypotheses per sentence of a padded batch (B, Tx); token ids without <bos>/<eos>."""
     if beam < 1:
         raise ValueError(f"beam={beam} must be at least 1")
     B, K = source.shape[0], beam
-    limit = _limits(source, pad_id, max_ratio, max_extra).repeat_interleave(K)   # (B·K,)
+    limit = _limits(source, pad_id, max_ratio, max_extra, max_length).repeat_interleave(K)   # (B·K,)
     memory = _map(model.encode(source), lambda t: t.repeat_interleave(K, 0))
     state = model.initial_state(memory)
-    tokens = source.new_full((B * K, 1), bos_id)
-    scores = source.new_zeros(B, K, dtype=torch.float32)
+    tokens = torch.full((B * K, 1), bos_id, dtype=torch.long, device=source.device)
+    scores = torch.zeros(B, K, device=source.device)
     scores[:, 1:] = float("-inf")   # all beams start equal: let only the first one expand
     finished = torch.zeros(B * K, dtype=torch.bool, device=source.device)
     lengths = torch.zeros(B * K, dtype=torch.long, device=source.device)

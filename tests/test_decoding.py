@@ -66,6 +66,8 @@ def test_hypotheses_respect_the_length_limit():
         for row, hypothesis in zip(source, hypotheses):
             assert len(hypothesis) < int((row != 0).sum()) * 0.5 + 2
             assert EOS not in hypothesis and BOS not in hypothesis
+        fixed = search(m, source, bos_id=BOS, eos_id=EOS, max_length=3)   # <eos> is the third token at the latest
+        assert max(len(h) for h in fixed) <= 2
 
 
 def test_translate_keeps_the_input_order():
