@@ -1,0 +1,431 @@
+"""The Show-Attend-and-Tell experiments (Xu et al. 2015, Sec. 5) on captioned Fashion-MNIST scenes.
+
+The paper trains soft- and hard-attention captioners on Flickr8k, Flickr30k and COCO and
+scores them with BLEU-1..4 against every reference caption (Table 1); it shows, without
+measuring it, that the attention falls on the object being named (Figures 2, 3, 5). Here
+the images are `data.scenes` canvases of 1-4 items, whose item words come with the item's
+box, so the where-it-looks claim can be measured, and a captioner without attention is
+trained beside them.
+
+`prepare` composes (or reads) the scenes and turns every reference into token ids.
+`pretrain_encoder` trains the CNN on single items (the paper's ImageNet VGG) and `annotate`
+runs it once over every image: the encoder is frozen, as in the paper, so every run trains
+its decoder on the same annotation grids. `run_one` trains one decoder from one seed (or
+loads it from the trained-model cache), captions the test scenes with beam search and keeps
+the attention map of every generated word. The rest turns runs into the chapter's tables:
+BLEU (nltk's corpus BLEU over all references), attention correctness, coverage, BLEU by
+the number of items.
+
+Attention correctness: for a generated item word (a class name) in a scene holding items
+of that class, the share of the word's attention mass α_t that falls inside their boxes,
+each grid cell counting with the fraction of its pixels inside a box, against the share a
+uniform map would put there (the boxes' area over the canvas's). A ratio above 1 means the
+model looks at the item it names more than chance; a word naming a class the scene lacks is
+counted as a wrong item and has no box.
+"""
+from __future__ import annotations
+
+import functools
+import time
+import warnings
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from nltk.translate.bleu_score import corpus_bleu
+from torch import nn
+
+from attnmem_core import decoding, model_cache, tables
+from attnmem_core.config import check_choice
+from attnmem_core.data import fashion_mnist, scenes
+from attnmem_core.data.pairs import pad
+from attnmem_core.models.show_attend_tell import CaptionLoss, Captioner, Encoder
+from attnmem_core.parallel import run_parallel
+from attnmem_core.runtime import seed_everything
+from attnmem_core.training import random_batches, train
+
+# Xu et al. 2015, Table 1, COCO: BLEU-1/2/3/4 (%); PAPERS.md [1].
+PAPER_TABLE1 = {"soft": (70.7, 49.2, 34.4, 24.3), "hard": (71.8, 50.4, 35.7, 25.0)}
+PAD, BOS, EOS = 0, 1, 2
+WORDS = ("<pad>", "<bos>", "<eos>", *scenes.VOCABULARY)
+WORD_ID = {w: i for i, w in enumerate(WORDS)}
+# model name → (decoder variant, λ of the doubly stochastic regulariser)
+MODELS = {"soft": ("soft", 1.0), "hard": ("hard", 0.0), "none": ("none", 0.0), "soft, λ = 0": ("soft", 0.0)}
+BLEU = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4")
+
+
+@dataclass(frozen=True)
+class Scale:
+    """What a profile runs. The paper: VGG's 14×14×512 annotations, RMSProp or Adam, minibatches of captions of
+    one length, early stopping on validation BLEU; here a small frozen CNN, Adam and a fixed number of updates."""
+
+    steps: int
+    seeds: tuple[int, ...]
+    workers: int
+    train_scenes: int
+    test_scenes: int
+    pretrain_steps: int
+    batch_size: int = 32
+    learning_rate: float = 3e-3         # Adam: converges in the updates a laptop allows
+    embedding: int = 64
+    hidden: int = 128
+    attention: int = 64
+    annotation: int = 64
+    widths: tuple[int, ...] = (16, 32, 64)   # three poolings: a 64-pixel canvas becomes an 8×8 grid
+    canvas: int = 64
+    beam: int = 5
+    clip_norm: float = 5.0
+
+
+PROFILES = {
+    "smoke": Scale(steps=3, seeds=(0,), workers=1, train_scenes=64, test_scenes=40, pretrain_steps=2, batch_size=8,
+                   embedding=8, hidden=8, attention=8, annotation=8, widths=(4, 4, 4), beam=2),
+    "cpu": Scale(steps=800, seeds=(0, 1, 2), workers=2, train_scenes=3000, test_scenes=500, pretrain_steps=1000),
+    "gpu": Scale(steps=10000, seeds=(0, 1, 2), workers=1, train_scenes=20000, test_scenes=2000,
+                 pretrain_steps=3000, batch_size=64, learning_rate=1e-3, embedding=256, hidden=512, attention=256,
+                 annotation=128, widths=(32, 64, 128)),
+}
+
+
+def settings(scale: Scale) -> scenes.SceneSettings:
+    return scenes.SceneSettings(canvas=scale.canvas)
+
+
+# ---- data ---------------------------------------------------------------------------------
+
+def encode(words: list[str]) -> list[int]:
+    return [WORD_ID[w] for w in words]
+
+
+def words_of(ids: list[int]) -> list[str]:
+    return [WORDS[i] for i in ids]
+
+
+@dataclass
+class Prepared:
+    """Train and test scenes, and every training reference as ids: captions (P, T+2) = <bos> words <eos> <pad>…,
+    scene_of (P,) the scene each reference describes."""
+
+    train: scenes.Scenes
+    test: scenes.Scenes
+    captions: torch.Tensor
+    scene_of: torch.Tensor
+    max_words: int
+
+
+def prepare(data_dir: str | Path, scale: Scale, seed: int = 0) -> Prepared:
+    train_scenes = scenes.load_scenes(data_dir, "train", scale.train_scenes, settings(scale), seed)
+    test_scenes = scenes.load_scenes(data_dir, "test", scale.test_scenes, settings(scale), seed)
+    references = [(i, [BOS, *encode(r), EOS]) for i, refs in enumerate(train_scenes.references) for r in refs]
+    captions = pad([ids for _, ids in references], PAD)
+    max_words = max(len(r) for refs in (*train_scenes.references, *test_scenes.references) for r in refs)
+    return Prepared(train_scenes, test_scenes, captions, torch.tensor([i for i, _ in references]), max_words)
+
+
+def caption_batches(features: torch.Tensor, data: Prepared, batch_size: int, seed: int):
+    """Endless ((annotations, captions in), captions out): a seeded shuffle of every (scene, reference) pair per
+    epoch, each batch cut to its longest caption."""
+    generator = torch.Generator().manual_seed(seed)
+    while True:
+        order = torch.randperm(len(data.captions), generator=generator)
+        for start in range(0, len(order) - batch_size + 1, batch_size):
+            index = order[start:start + batch_size]
+            captions = data.captions[index]
+            captions = captions[:, :int((captions != PAD).sum(1).max())]
+            yield (features[data.scene_of[index]], captions[:, :-1]), captions[:, 1:]
+
+
+# ---- the encoder: pre-trained on single items, then frozen ----------------------------------
+
+def encoder_config(scale: Scale, seed: int) -> dict:
+    return {"annotation": scale.annotation, "widths": list(scale.widths), "steps": scale.pretrain_steps,
+            "batch_size": 64, "learning_rate": 2e-3, "seed": seed, "data": fashion_mnist.source()["files"]}
+
+
+def pretrain_encoder(data_dir: str | Path, scale: Scale, device: torch.device, models_dir: str | Path,
+                     seed: int = 0) -> dict:
+    """The encoder trained to classify Fashion-MNIST train items (or loaded from the cache): its state dict and
+    its accuracy on the first 2,000 test items."""
+    config = encoder_config(scale, seed)
+
+    def pretrain():
+        items = fashion_mnist.load(data_dir)
+        seed_everything(seed)
+        encoder = Encoder(scale.annotation, scale.widths).to(device)
+        train(ItemClassifier(encoder), random_batches(items.train_images, items.train_labels, config["batch_size"], seed),
+              steps=config["steps"],
+              optimizer=torch.optim.Adam(encoder.parameters(), lr=config["learning_rate"]),
+              loss_fn=nn.functional.cross_entropy, device=device, desc="encoder", progress=False)
+        encoder.eval()
+        with torch.no_grad():
+            test = encoder.classify(items.test_images[:2000].to(device)).argmax(-1).cpu()
+        return {"state_dict": {k: v.cpu() for k, v in encoder.state_dict().items()},
+                "accuracy": float((test == items.test_labels[:2000]).float().mean())}
+
+    return model_cache.load_or_train(models_dir, "sat-encoder", config, pretrain)[0]
+
+
+class ItemClassifier(nn.Module):
+    """The encoder seen by the training loop during pre-training: items (B, 28, 28) → class logits."""
+
+    def __init__(self, encoder: nn.Module):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, items: torch.Tensor) -> torch.Tensor:
+        return self.encoder.classify(items)
+
+
+@torch.no_grad()
+def annotate(encoder_state: dict, scale: Scale, images: torch.Tensor, device: torch.device,
+             batch_size: int = 256) -> torch.Tensor:
+    """The frozen encoder's annotation grids (N, L, D) for images (N, 1, S, S)."""
+    encoder = Encoder(scale.annotation, scale.widths)
+    encoder.load_state_dict(encoder_state)
+    encoder.to(device).eval()
+    return torch.cat([encoder(images[i:i + batch_size].to(device)).cpu() for i in range(0, len(images), batch_size)])
+
+
+# ---- runs -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RunSpec:
+    model: str          # a key of MODELS
+    seed: int
+    scale: Scale
+
+    @property
+    def label(self) -> str:
+        return f"{self.model} seed {self.seed}"
+
+
+def plan(scale: Scale, seeds: list[int], steps: int) -> list[RunSpec]:
+    """Every model of MODELS from every seed."""
+    return [RunSpec(m, s, replace(scale, steps=steps)) for s in seeds for m in MODELS]
+
+
+def build(model: str, scale: Scale) -> Captioner:
+    variant, _ = MODELS[check_choice("model", model, tuple(MODELS))]
+    return Captioner(len(WORDS), variant=variant, annotation_size=scale.annotation, widths=scale.widths,
+                     embedding=scale.embedding, hidden=scale.hidden, attention=scale.attention, pad_id=PAD)
+
+
+def config(run: RunSpec, data: Prepared, device: torch.device) -> dict:
+    """Everything that decides the trained weights and the captions: the trained-model cache's key."""
+    return {"model": run.model, "seed": run.seed, "scale": asdict(run.scale), "device": device.type,
+            "encoder": encoder_config(run.scale, 0), "scenes": settings(run.scale).as_dict(),
+            "train_scenes": len(data.train), "test_scenes": len(data.test), "scene_seed": data.train.seed}
+
+
+@torch.no_grad()
+def caption(model: Captioner, images: torch.Tensor, *, beam: int, max_words: int, device: torch.device,
+            batch_size: int = 100) -> list[list[int]]:
+    """Beam-search captions (word ids, no markers) for images (N, 1, S, S), each of at most max_words words."""
+    model.eval()
+    out = []
+    for start in range(0, len(images), batch_size):
+        out += decoding.beam_search(model, images[start:start + batch_size].to(device), beam=beam, bos_id=BOS,
+                                    eos_id=EOS, max_length=max_words + 1)
+    return out
+
+
+@torch.no_grad()
+def attention_maps(model: Captioner, features: torch.Tensor, captions: list[list[int]], device: torch.device,
+                   batch_size: int = 100) -> list[np.ndarray]:
+    """α (words, L) for each caption: row t is the map the decoder used to say word t (teacher forcing on the
+    caption itself, which step-by-step decoding reproduces exactly)."""
+    model.eval()
+    maps = []
+    for start in range(0, len(captions), batch_size):
+        chunk = captions[start:start + batch_size]
+        captions_in = pad([[BOS, *c] for c in chunk], PAD).to(device)
+        α = model.decoder(features[start:start + len(chunk)].to(device), captions_in).α.cpu()
+        maps += [α[row, :len(c)].numpy() for row, c in enumerate(chunk)]
+    return maps
+
+
+def _train(run: RunSpec, data: Prepared, features: dict[str, torch.Tensor], encoder_state: dict,
+           device: torch.device) -> dict:
+    scale = run.scale
+    seed_everything(run.seed)
+    model = build(run.model, scale).to(device)
+    model.encoder.load_state_dict(encoder_state)
+    model.encoder.requires_grad_(False)                   # frozen, as the paper froze VGG
+    variant, regularizer = MODELS[run.model]
+    history = train(model.decoder, caption_batches(features["train"], data, scale.batch_size, run.seed),
+                    steps=scale.steps, optimizer=torch.optim.Adam(model.decoder.parameters(), lr=scale.learning_rate),
+                    loss_fn=CaptionLoss(variant, pad_id=PAD, regularizer=regularizer), device=device,
+                    clip_norm=scale.clip_norm, evaluate=lambda: {}, desc=run.label, progress=False)
+    start = time.perf_counter()
+    hypotheses = caption(model, data.test.images, beam=scale.beam, max_words=data.max_words, device=device)
+    decode_seconds = time.perf_counter() - start
+    maps = attention_maps(model, features["test"], hypotheses, device)
+    return {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()}, "history": history,
+            "train_seconds": history[-1]["seconds"], "decode_seconds": decode_seconds,
+            "hypotheses": hypotheses, "maps": [torch.from_numpy(m).half() for m in maps]}
+
+
+def run_one(run: RunSpec, data: Prepared, features: dict[str, torch.Tensor], encoder_state: dict, device: str,
+            models_dir: str | Path) -> dict:
+    """Train (or load from the trained-model cache) one captioner and caption the test scenes."""
+    device = torch.device(device)
+    payload, cached = model_cache.load_or_train(models_dir, f"sat-{MODELS[run.model][0]}", config(run, data, device),
+                                                lambda: _train(run, data, features, encoder_state, device))
+    return {**payload, "maps": [m.float().numpy() for m in payload["maps"]], "spec": run, "cached": cached}
+
+
+def run_all(runs: list[RunSpec], data: Prepared, features: dict[str, torch.Tensor], encoder_state: dict, device: str,
+            workers: int, models_dir: str | Path) -> list[dict]:
+    return run_parallel(functools.partial(run_one, device=device, models_dir=str(models_dir)), runs, workers=workers,
+                        context={"data": data, "features": features, "encoder_state": encoder_state},
+                        cost=lambda r: {"none": 1, "hard": 2}.get(MODELS[r.model][0], 3))
+
+
+def load_model(result: dict) -> Captioner:
+    model = build(result["spec"].model, result["spec"].scale)
+    model.load_state_dict(result["state_dict"])
+    return model.eval()
+
+
+# ---- Table 1: BLEU against every reference ----------------------------------------------------
+
+def bleu(hypotheses: list[list[str]], references: list[list[list[str]]]) -> dict[str, float]:
+    """nltk's corpus BLEU-1..4 (%), each hypothesis against all its references, no smoothing.
+
+    nltk counts a hypothesis shorter than n words as one missed n-gram (it divides by max(1, count)), so a right
+    two-word caption ("a coat") still lowers BLEU-3 and BLEU-4.
+    """
+    weights = [(1.0,), (0.5, 0.5), (1 / 3, 1 / 3, 1 / 3), (0.25, 0.25, 0.25, 0.25)]
+    with warnings.catch_warnings():   # nltk warns when an order has no match at all; the score is then 0, as shown
+        warnings.simplefilter("ignore", UserWarning)
+        return {name: 100 * corpus_bleu(references, hypotheses, weights=w) for name, w in zip(BLEU, weights)}
+
+
+def hypothesis_words(result: dict) -> list[list[str]]:
+    return [words_of(h) for h in result["hypotheses"]]
+
+
+def table1(results: list[dict], data: Prepared) -> pd.DataFrame:
+    """BLEU-1..4 per model (mean ± spread over seeds), the paper's COCO numbers beside."""
+    rows = []
+    for model in dict.fromkeys(r["spec"].model for r in results):
+        scores = [bleu(hypothesis_words(r), data.test.references) for r in results if r["spec"].model == model]
+        paper = PAPER_TABLE1.get(model)
+        rows.append({"model": model, **{f"{b} (ours)": tables.mean_spread([s[b] for s in scores], digits=1)
+                                        for b in BLEU},
+                     "paper COCO BLEU-1/2/3/4": " / ".join(map(str, paper)) if paper else "—"})
+    return pd.DataFrame(rows).set_index("model")
+
+
+def bleu_by_items(results: list[dict], data: Prepared) -> pd.DataFrame:
+    """BLEU-4 per model, seed and number of items in the test scene."""
+    counts = np.array([len(items) for items in data.test.items])
+    rows = []
+    for r in results:
+        words = hypothesis_words(r)
+        for n in sorted(set(counts)):
+            index = np.flatnonzero(counts == n)
+            rows.append({"model": r["spec"].model, "seed": r["spec"].seed, "items": int(n), "scenes": len(index),
+                         "BLEU-4": bleu([words[i] for i in index], [data.test.references[i] for i in index])["BLEU-4"]})
+    return pd.DataFrame(rows)
+
+
+# ---- where the model looks --------------------------------------------------------------------
+
+def cell_shares(boxes: list[scenes.Box], canvas: int, grid: int) -> np.ndarray:
+    """For each of the grid² cells (row-major, as the annotations), the fraction of its pixels inside any box."""
+    inside = np.zeros((canvas, canvas))
+    for x0, y0, x1, y1 in boxes:
+        inside[y0:y1, x0:x1] = 1.0
+    cell = canvas // grid
+    return inside.reshape(grid, cell, grid, cell).mean((1, 3)).ravel()
+
+
+def box_mass(α: np.ndarray, boxes: list[scenes.Box], canvas: int) -> float:
+    """The attention mass of one map α (L,) inside the boxes, each cell weighted by the share of it they cover."""
+    return float(α @ cell_shares(boxes, canvas, int(round(np.sqrt(len(α))))))
+
+
+def uniform_share(boxes: list[scenes.Box], canvas: int) -> float:
+    """What a uniform map puts inside the boxes: their area over the canvas's."""
+    return float(cell_shares(boxes, canvas, 1)[0])
+
+
+def item_words(words: list[str], maps: np.ndarray, items: list[scenes.Item], canvas: int) -> list[dict]:
+    """One row per item word of a generated caption: its attention mass on the scene's items of that class, the
+    uniform share, or `wrong item` when the scene holds none of that class."""
+    rows = []
+    for t, word in enumerate(words):
+        if word not in fashion_mnist.CLASSES:
+            continue
+        boxes = [item.box for item in items if item.noun == word]
+        rows.append({"word": word, "position": t, "wrong item": not boxes,
+                     "mass": box_mass(maps[t], boxes, canvas) if boxes else np.nan,
+                     "uniform": uniform_share(boxes, canvas) if boxes else np.nan})
+    return rows
+
+
+def correctness_frame(result: dict, data: Prepared) -> pd.DataFrame:
+    """item_words over every test scene of one run."""
+    rows = []
+    for i, (words, maps) in enumerate(zip(hypothesis_words(result), result["maps"])):
+        rows += [{"scene": i, **row} for row in item_words(words, maps, data.test.items[i], data.test.settings.canvas)]
+    return pd.DataFrame(rows, columns=["scene", "word", "position", "wrong item", "mass", "uniform"])
+
+
+def correctness(result: dict, data: Prepared) -> dict[str, float]:
+    """Mean attention mass on the named item, the uniform share, their ratio, and the share of wrong item words."""
+    frame = correctness_frame(result, data)
+    wrong = frame["wrong item"].astype(bool)
+    mass, uniform = frame["mass"][~wrong].mean(), frame["uniform"][~wrong].mean()   # NaN when no item was named
+    return {"mass": float(mass), "uniform": float(uniform), "ratio": float(mass / uniform),
+            "wrong items": float(wrong.mean())}
+
+
+def coverage(maps: list[np.ndarray]) -> dict[str, float]:
+    """Over a caption, Σ_t α_ti per location: its mean penalty Σ_i (1 − Σ_t α_ti)² and its mean peak max_i Σ_t α_ti."""
+    totals = [m.sum(0) for m in maps if len(m)]
+    if not totals:                                        # every caption empty (an untrained model)
+        return {"penalty": float("nan"), "peak": float("nan")}
+    return {"penalty": float(np.mean([((1 - c) ** 2).sum() for c in totals])),
+            "peak": float(np.mean([c.max() for c in totals]))}
+
+
+def upsample(α: np.ndarray, canvas: int) -> np.ndarray:
+    """An attention map (L,) as a (canvas, canvas) image, bilinearly interpolated over the grid (the paper
+    upsampled by 16 with a Gaussian filter)."""
+    grid = int(round(np.sqrt(len(α))))
+    image = torch.nn.functional.interpolate(torch.as_tensor(α, dtype=torch.float32).view(1, 1, grid, grid),
+                                            size=(canvas, canvas), mode="bilinear", align_corners=False)
+    return image[0, 0].numpy()
+
+
+def summary(results: list[dict], data: Prepared) -> pd.DataFrame:
+    """One row per run: BLEU-1..4, attention correctness and coverage, training and decoding seconds."""
+    rows = []
+    for r in results:
+        rows.append({"model": r["spec"].model, "seed": r["spec"].seed, **bleu(hypothesis_words(r), data.test.references),
+                     **{f"correctness {k}": v for k, v in correctness(r, data).items()},
+                     **{f"coverage {k}": v for k, v in coverage(r["maps"]).items()},
+                     "train seconds": r["train_seconds"], "decode seconds": r["decode_seconds"]})
+    return pd.DataFrame(rows)
+
+
+def per_seed(frame: pd.DataFrame, model: str, metric: str) -> list[float]:
+    return list(frame[frame.model == model].sort_values("seed")[metric])
+
+
+def pick_scenes(result: dict, data: Prepared) -> tuple[int | None, int | None]:
+    """Figure 2's scenes: the first test scene of 2-3 items whose caption names each of its items' classes and no
+    other (else scene 0), and the first whose caption names an item the scene lacks (else None)."""
+    shown = failure = None
+    for i, words in enumerate(hypothesis_words(result)):
+        named = {w for w in words if w in fashion_mnist.CLASSES}
+        present = {item.noun for item in data.test.items[i]}
+        if shown is None and 2 <= len(data.test.items[i]) <= 3 and named == present:
+            shown = i
+        if failure is None and named - present:
+            failure = i
+    return shown or 0, failure
