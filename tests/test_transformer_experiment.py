@@ -36,8 +36,11 @@ def test_plan_has_one_main_run_per_seed_and_translates_only_where_needed(data):
     plan = trx.plan(CPU, tx.PROFILES["cpu"], [0, 1], steps=77)
     main = [r for r in plan if r.steps == 77]
     assert [r.seed for r in main] == [0, 1] and all(r.variant.name == "base" and r.test_beam == CPU.beam for r in main)
-    assert all(r.steps == CPU.ablation_steps for r in plan if r not in main)
     short = [r for r in plan if r.cutoff == CPU.short]
+    assert all(r.steps == CPU.ablation_steps for r in plan if r not in main + short)
+    assert all(r.steps == CPU.extrapolation_steps and not r.valid_bleu for r in short)
+    assert all(r.valid_bleu for r in plan if r not in short)
+    assert CPU.steps % CPU.eval_every == 0 == CPU.ablation_steps % CPU.eval_every   # Table 3's base row is evaluated
     assert {r.variant.positional for r in short} == {"sinusoidal", "learned"} and all(r.test_beam == 1 for r in short)
     assert not any(r.test_beam for r in plan if r not in main and r not in short)
     assert len({(r.label, r.seed) for r in plan}) == len(plan)

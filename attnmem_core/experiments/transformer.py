@@ -51,7 +51,8 @@ class Scale:
     dropout 0.1, label smoothing 0.1, warmup 4000, batches of ~25k source + 25k target tokens, beam 4, α 0.6."""
 
     steps: int                       # the main run's updates
-    ablation_steps: int              # every other run's
+    ablation_steps: int              # a Table 3 variant's
+    extrapolation_steps: int         # a run on short pairs only
     seeds: tuple[int, ...]
     workers: int
     heads_grid: tuple[int, ...]      # Table 3 (A): these head counts at d_k = d_v = d_model / h
@@ -64,7 +65,7 @@ class Scale:
     dropout: float = 0.1
     label_smoothing: float = 0.1
     warmup: int = 400
-    lr_factor: float = 2.0           # × Eq. 3; a small model on few updates wants a higher peak
+    lr_factor: float = 1.0           # × Eq. 3
     max_tokens: int = 2000           # padded tokens per batch
     eval_every: int = 300
     beam: int = 5
@@ -73,12 +74,14 @@ class Scale:
 
 
 PROFILES = {
-    "smoke": Scale(steps=6, ablation_steps=3, seeds=(0,), workers=1, heads_grid=(1, 4), small_d_k=2, short=8,
-                   layers=1, d_model=16, heads=2, d_ff=32, warmup=4, max_tokens=600, eval_every=3, beam=2),
-    "cpu": Scale(steps=1500, ablation_steps=300, seeds=(0,), workers=2, heads_grid=(1, 4), small_d_k=8, short=20),
-    "gpu": Scale(steps=6000, ablation_steps=2000, seeds=(0, 1), workers=4, heads_grid=(1, 4, 16, 32),
-                 small_d_k=16, short=20, layers=4, d_model=256, heads=8, d_ff=1024, warmup=1000, lr_factor=1.0,
-                 max_tokens=6000, eval_every=500, bf16=True),
+    "smoke": Scale(steps=6, ablation_steps=3, extrapolation_steps=3, seeds=(0,), workers=1, heads_grid=(1, 4),
+                   small_d_k=2, short=8, layers=1, d_model=16, heads=2, d_ff=32, warmup=4, max_tokens=600, eval_every=3,
+                   beam=2),
+    "cpu": Scale(steps=1350, ablation_steps=225, extrapolation_steps=400, seeds=(0,), workers=2, heads_grid=(1, 4),
+                 small_d_k=8, short=20, eval_every=225),
+    "gpu": Scale(steps=6000, ablation_steps=2000, extrapolation_steps=3000, seeds=(0, 1), workers=4,
+                 heads_grid=(1, 4, 16, 32), small_d_k=16, short=20, layers=4, d_model=256, heads=8, d_ff=1024,
+                 warmup=1000, max_tokens=6000, eval_every=500, bf16=True),
 }
 
 
@@ -128,6 +131,7 @@ class RunSpec:
     scale: Scale
     translation: tx.Scale  # the data's scale (vocabulary, corpus limit) and the RNNsearch it meets
     test_beam: int = 0     # translate the test set after training with this beam (1: greedy); 0: not at all
+    valid_bleu: bool = True  # evaluate greedy validation BLEU besides perplexity
 
     @property
     def label(self) -> str:
@@ -141,7 +145,8 @@ def plan(scale: Scale, translation: tx.Scale, seeds: list[int], steps: int) -> l
     for seed in seeds:
         runs.append(RunSpec(base, long, steps, seed, scale, translation, test_beam=scale.beam))
         runs += [RunSpec(v, long, scale.ablation_steps, seed, scale, translation) for v in table3_variants(scale)]
-        runs += [RunSpec(v, scale.short, scale.ablation_steps, seed, scale, translation, test_beam=1)
+        runs += [RunSpec(v, scale.short, scale.extrapolation_steps, seed, scale, translation, test_beam=1,
+                         valid_bleu=False)
                  for v in (base, Variant("learned", positional="learned"))]
     return runs
 
@@ -155,7 +160,9 @@ def build(variant: Variant, scale: Scale, source_vocab: int, target_vocab: int) 
 def config(run: RunSpec, data: tx.Prepared, device: torch.device) -> dict:
     """Everything that decides the trained weights: the trained-model cache's key."""
     return {"variant": asdict(run.variant), "cutoff": run.cutoff, "steps": run.steps, "seed": run.seed, "test_beam": run.test_beam,
-            "scale": asdict(replace(run.scale, steps=0, ablation_steps=0, seeds=(), workers=0)),
+            "valid_bleu": run.valid_bleu,
+            # what decides the weights: not the other runs' step counts, seeds or workers
+            "scale": asdict(replace(run.scale, steps=0, ablation_steps=0, extrapolation_steps=0, seeds=(), workers=0)),
             "vocabulary": run.translation.vocabulary, "limit": run.translation.limit,
             "tokenization": data.tokenization, "corpus": data.corpus_digest, "device": device.type}
 
@@ -181,12 +188,14 @@ def translate(model, data: tx.Prepared, split: str, device, beam: int, alpha: fl
     return [data.target_tokenizer.decode(h) for h in ids]
 
 
-def validation(model, data: tx.Prepared, device, cutoff: int, max_tokens: int) -> dict:
+def validation(model, data: tx.Prepared, device, cutoff: int, max_tokens: int, bleu: bool = True) -> dict:
     """Perplexity on the validation pairs within the cut-off (plain NLL, no smoothing; RNNsearch's measure too)
-    and greedy BLEU on every validation pair."""
-    perplexity = tx.perplexity(model, *_pairs(data, "valid", cutoff), device, max_tokens)
-    bleu = scoring.bleu(translate(model, data, "valid", device, beam=1), list(data.text["valid"].target))["score"]
-    return {"valid_perplexity": perplexity, "valid_bleu": bleu}
+    and, if asked, greedy BLEU on every validation pair."""
+    metrics = {"valid_perplexity": tx.perplexity(model, *_pairs(data, "valid", cutoff), device, max_tokens)}
+    if bleu:
+        hypotheses = translate(model, data, "valid", device, beam=1)
+        metrics["valid_bleu"] = scoring.bleu(hypotheses, list(data.text["valid"].target))["score"]
+    return metrics
 
 
 def _train(run: RunSpec, data: tx.Prepared, device: torch.device) -> dict:
@@ -199,7 +208,7 @@ def _train(run: RunSpec, data: tx.Prepared, device: torch.device) -> dict:
     history = train(model, batches(data, run.cutoff, scale.max_tokens, run.seed), steps=run.steps, optimizer=optimizer,
                     scheduler=schedule, loss_fn=functools.partial(label_smoothed_nll, epsilon=scale.label_smoothing),
                     device=device, eval_every=scale.eval_every, autocast=torch.bfloat16 if autocast else None,
-                    evaluate=lambda: validation(model, data, device, run.cutoff, scale.max_tokens),
+                    evaluate=lambda: validation(model, data, device, run.cutoff, scale.max_tokens, run.valid_bleu),
                     desc=run.label, progress=False)
     start, hypotheses = time.perf_counter(), None
     if run.test_beam:
@@ -222,8 +231,11 @@ def run_one(run: RunSpec | tx.RunSpec, data: tx.Prepared, device: str, models_di
 
 
 def _cost(run: RunSpec | tx.RunSpec) -> float:
-    """Roughly proportional to training time on a CPU: an RNNsearch update (of fewer tokens) takes half a Transformer's."""
-    return run.scale.steps * run.cutoff / 2 if isinstance(run, tx.RunSpec) else run.steps * run.cutoff
+    """Roughly proportional to a run's time on a CPU, in Transformer updates: its updates, plus translating the test
+    set (a beam costs more than greedy decoding); an RNNsearch update (of fewer tokens) takes half a Transformer's."""
+    if isinstance(run, tx.RunSpec):
+        return run.scale.steps / 2
+    return run.steps + (200 if run.test_beam > 1 else 70 if run.test_beam else 0)
 
 
 def run_all(runs: list, data: tx.Prepared, device: str, workers: int, models_dir: str | Path) -> list[dict]:
@@ -251,7 +263,7 @@ def at_step(result: dict, step: int) -> dict:
 
 # ---- cost: FLOPs and wall-clock (Table 2) --------------------------------------------------------
 
-def training_flops(model: torch.nn.Module, stream, loss_fn, updates: int = 8) -> float:
+def training_flops(model: torch.nn.Module, stream, loss_fn, updates: int = 4) -> float:
     """Mean FLOPs of one update (forward and backward; the optimizer's elementwise work is not counted) over
     the next `updates` batches of `stream`. Fused attention kernels have no FLOP formula on the CPU, so the
     count runs with attention written out as matrix products (same arithmetic)."""

@@ -1,0 +1,46 @@
+"""Notebook 04 end to end: a papermill run in the smoke profile on the real verses, its results, and a book built from it."""
+import json
+
+import pytest
+from conftest import build_book
+
+from attnmem_core.claims import VERDICTS
+from attnmem_core.runner import NOTEBOOKS, NotebookFailed, run_notebook
+
+NOTEBOOK = NOTEBOOKS / "04_attention_is_all_you_need.ipynb"
+
+
+def test_smoke_run_writes_results_with_claims_costs_and_provenance(smoke_run):
+    root, params, status = smoke_run
+    assert status == "executed"
+    record = json.loads((root / "results" / "04_attention_is_all_you_need-smoke.json").read_text())
+    assert {c["id"] for c in record["claims"]} == {"transformer-beats-rnnsearch-cheaper", "single-head-worse",
+                                                   "learned-equals-sinusoidal", "scaling-matters", "sinusoids-extrapolate"}
+    assert all(c["verdict"] in VERDICTS for c in record["claims"])
+    metrics = record["metrics"]
+    runs = metrics["transformer_runs"]
+    assert {r["variant"] for r in runs} >= {"base", "h=1", "learned", "no positions", "h=1, unscaled"}
+    assert all(r["test_bleu"] is not None for r in runs if r["variant"] == "base")   # main and extrapolation runs
+    cost = metrics["costs"][0]
+    assert cost["rnn_flops"] > 0 and cost["flops"]["Transformer"] > 0 and 0 <= cost["bootstrap"]["p_value"] <= 1
+    assert metrics["data"]["sizes"] == {"train": 28650, "valid": 669, "test": 1518}
+    assert record["provenance"]["params"]["profile"] == "smoke" and record["provenance"]["seeds"] == [0]
+    for figure in ("04_cost", "04_scaling", "04_extrapolation", "04_attention_heads"):
+        assert (root / "results" / "figures" / f"{figure}.png").stat().st_size > 10_000
+
+
+def test_book_builds_without_warnings_from_the_smoke_run(smoke_run):
+    root, _, _ = smoke_run
+    build_book(root)
+    page = (root / "_build" / "html" / "book" / "executed" / "04_attention_is_all_you_need.html").read_text()
+    assert "Table 3" in page and "Vaswani <em>et al.</em>" in page and "Apertium" in page
+    assert 'profile = "cpu"' not in page    # the parameter cells are hidden...
+    assert "smoke" in page                  # ...but the run card shows their values
+    assert any(v in page for v in VERDICTS)
+
+
+def test_a_main_run_shorter_than_the_table3_runs_fails_at_once(tmp_path):
+    params = {"profile": "smoke", "steps": 2, "data_dir": str(tmp_path / "data"), "results_dir": str(tmp_path / "r")}
+    with pytest.raises(NotebookFailed, match="steps=2 must be at least the Table 3 runs' 3 updates"):
+        run_notebook(NOTEBOOK, tmp_path / "out", params)
+    assert not (tmp_path / "r").exists() and not (tmp_path / "data").exists()
