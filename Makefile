@@ -20,6 +20,7 @@ bench: $(STAMP)  ## speed benchmarks, printed as ratios
 	$(VENV)/bin/python -m benchmarks.han
 	$(VENV)/bin/python -m benchmarks.translation
 	$(VENV)/bin/python -m benchmarks.transformer
+	$(VENV)/bin/python -m benchmarks.captioning
 
 $(STAMP): pyproject.toml tools/venv.sh
 	tools/venv.sh

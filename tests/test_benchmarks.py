@@ -26,3 +26,12 @@ def test_transformer_benchmark_prints_both_models_their_ratio_and_the_attention_
     assert lines[4].split()[:3] == ["ours", "/", "torch"] and float(lines[4].split()[-1][:-1]) > 0
     attention = lines[-2:]
     assert all(row.split()[-1].endswith("×") and float(row.split()[-1][:-1]) > 0 for row in attention)
+
+
+def test_captioning_benchmark_prints_a_row_per_variant_and_two_ratio_rows(capsys):
+    from benchmarks import captioning
+    captioning.main(["--profile", "smoke", "--batches", "1", "--images", "4", "--repeats", "1"])
+    rows = capsys.readouterr().out.splitlines()[2:]
+    assert [row.split()[0] for row in rows[:3]] == ["soft", "hard", "none"]
+    assert all(cell.endswith("×") and float(cell[:-1]) > 0 for row in rows[3:] for cell in row.split()[-2:])
+    assert len(rows) == 5
