@@ -14,8 +14,6 @@ each variant decodes the same number of steps.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from itertools import islice
 
 import torch
@@ -23,18 +21,9 @@ import torch
 from attnmem_core.experiments import captioning as cx
 from attnmem_core.models.show_attend_tell import CaptionLoss
 from attnmem_core.runner import REPO
+from benchmarks.timing import median_rate
 
 VARIANTS = ("soft", "hard", "none")
-
-
-def median_rate(work, amount: float, repeats: int) -> float:
-    work()  # warm-up
-    rates = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        work()
-        rates.append(amount / (time.perf_counter() - start))
-    return statistics.median(rates)
 
 
 def training_rate(model, batches, repeats: int) -> float:

@@ -9,13 +9,12 @@ associative-retrieval sequences (11 steps), as in the notebook.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
 
 from attnmem_core.data.associative_retrieval import VALUES, VOCAB, make_splits
 from attnmem_core.models.retrieval import build_retrieval_model
+from benchmarks.timing import median_rate
 
 
 def steps_per_second(model, x, y, steps: int, repeats: int) -> float:
@@ -27,15 +26,10 @@ def steps_per_second(model, x, y, steps: int, repeats: int) -> float:
         loss.backward()
         optimizer.step()
 
-    for _ in range(5):  # warm-up
-        step()
-    rates = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+    def steps_in_a_row():
         for _ in range(steps):
             step()
-        rates.append(steps / (time.perf_counter() - start))
-    return statistics.median(rates)
+    return median_rate(steps_in_a_row, steps, repeats)
 
 
 def main(argv=None):

@@ -10,8 +10,6 @@ forward pass alone, batches of 128.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from dataclasses import replace
 
 import numpy as np
@@ -21,6 +19,7 @@ from attnmem_core.data import fine_foods, text
 from attnmem_core.experiments import han as hx
 from attnmem_core.models import han
 from attnmem_core.runner import REPO
+from benchmarks.timing import median_rate
 
 MODELS = ("HN-ATT", "GRU-ATT (flat)")
 
@@ -42,13 +41,7 @@ def docs_per_second(model, documents, labels, batch_size: int, training: bool, r
                     model(x)
 
     model.train(training)
-    one_pass()  # warm-up
-    rates = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        one_pass()
-        rates.append(len(documents) / (time.perf_counter() - start))
-    return statistics.median(rates)
+    return median_rate(one_pass, len(documents), repeats)
 
 
 def main(argv=None):

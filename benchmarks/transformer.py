@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import statistics
-import time
 
 import numpy as np
 import torch
@@ -31,6 +29,7 @@ from attnmem_core.experiments import transformer as trx
 from attnmem_core.experiments import translation as tx
 from attnmem_core.models.transformer import Transformer
 from attnmem_core.runner import REPO
+from benchmarks.timing import alternating_medians
 
 
 class TorchTranslator(nn.Module):
@@ -57,12 +56,6 @@ class TorchTranslator(nn.Module):
         return self.W_o(out)
 
 
-def timed(work) -> float:
-    start = time.perf_counter()
-    work()
-    return time.perf_counter() - start
-
-
 def training_pass(model, tensors, epsilon: float):
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
 
@@ -75,17 +68,6 @@ def training_pass(model, tensors, epsilon: float):
             loss.backward()
             optimizer.step()
     return one_pass
-
-
-def alternating_medians(works: dict, repeats: int) -> dict[str, float]:
-    """Median seconds per work, the works run in turn `repeats` times after one warm-up each."""
-    for work in works.values():
-        work()
-    times = {name: [] for name in works}
-    for _ in range(repeats):
-        for name, work in works.items():
-            times[name].append(timed(work))
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def attention_pass(batch: int, heads: int, length: int, d_k: int, fused: bool):

@@ -3,7 +3,7 @@ what precomputing the attention keys U_a h_j saves.
 
     python -m benchmarks.translation      (needs the Bible packages, fetched into data/cache if missing)
 
-All timings come from one run on one machine, interleaved, so the printed ratios compare
+All timings come from one run on one machine, one model after another, so the printed ratios compare
 like with like. Training = forward + backward + Adam update on length-sorted batches of real
 verses (the profile's token budget); decoding = greedy and beam-5 search over test verses in
 batches of 64. "Recomputed keys" is RNNsearch with U_a h_j computed again at every decoder
@@ -12,8 +12,6 @@ step, the naive reading of e_ij = v_aᵀ tanh(W_a s_{i−1} + U_a h_j).
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 import torch
@@ -23,6 +21,7 @@ from attnmem_core.data import bible, pairs, subwords
 from attnmem_core.experiments import translation as tx
 from attnmem_core.models.rnnsearch import RNNsearch
 from attnmem_core.runner import REPO
+from benchmarks.timing import median_rate
 
 
 class RecomputedKeys(RNNsearch):
@@ -36,16 +35,6 @@ def build(name, scale, data):
         return RecomputedKeys(len(data.source_tokenizer), len(data.target_tokenizer), embedding=scale.embedding,
                               hidden=scale.hidden, alignment=scale.alignment, maxout=scale.maxout)
     return tx.build(name, scale, len(data.source_tokenizer), len(data.target_tokenizer))
-
-
-def median_rate(work, amount: float, repeats: int) -> float:
-    work()  # warm-up
-    rates = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        work()
-        rates.append(amount / (time.perf_counter() - start))
-    return statistics.median(rates)
 
 
 def training_rate(model, data, scale, batches: int, repeats: int) -> float:

@@ -35,3 +35,13 @@ def test_captioning_benchmark_prints_a_row_per_variant_and_two_ratio_rows(capsys
     assert [row.split()[0] for row in rows[:3]] == ["soft", "hard", "none"]
     assert all(cell.endswith("×") and float(cell[:-1]) > 0 for row in rows[3:] for cell in row.split()[-2:])
     assert len(rows) == 5
+
+
+def test_timing_warms_up_then_takes_the_median_and_alternates_the_works():
+    from benchmarks import timing
+    calls = []
+    rate = timing.median_rate(lambda: calls.append("w"), amount=10, repeats=3)
+    assert len(calls) == 4 and rate > 0                       # one warm-up pass, then three timed ones
+    calls.clear()
+    seconds = timing.alternating_medians({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, repeats=2)
+    assert calls == ["a", "b", "a", "b", "a", "b"] and set(seconds) == {"a", "b"}
