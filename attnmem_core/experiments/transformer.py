@@ -158,10 +158,10 @@ def build(variant: Variant, scale: Scale, source_vocab: int, target_vocab: int) 
 
 
 def config(run: RunSpec, data: tx.Prepared, device: torch.device) -> dict:
-    """Everything that decides the trained weights: the trained-model cache's key."""
-    return {"variant": asdict(run.variant), "cutoff": run.cutoff, "steps": run.steps, "seed": run.seed, "test_beam": run.test_beam,
-            "valid_bleu": run.valid_bleu,
-            # what decides the weights: not the other runs' step counts, seeds or workers
+    """Everything that decides the trained weights and the stored outputs: the trained-model cache's key. The scale
+    enters without what only other runs use (their step counts, the seeds, the workers)."""
+    return {"variant": asdict(run.variant), "cutoff": run.cutoff, "steps": run.steps, "seed": run.seed,
+            "test_beam": run.test_beam, "valid_bleu": run.valid_bleu,
             "scale": asdict(replace(run.scale, steps=0, ablation_steps=0, extrapolation_steps=0, seeds=(), workers=0)),
             "vocabulary": run.translation.vocabulary, "limit": run.translation.limit,
             "tokenization": data.tokenization, "corpus": data.corpus_digest, "device": device.type}
@@ -180,11 +180,11 @@ def batches(data: tx.Prepared, cutoff: int, max_tokens: int, seed: int):
     return pairs.training_batches(source, target, max_tokens=max_tokens, pad_id=subwords.PAD, seed=seed)
 
 
-def translate(model, data: tx.Prepared, split: str, device, beam: int, alpha: float = 0.6, index=None) -> list[str]:
-    """Detokenized translations of a split's sources (or of the pairs `index` of it)."""
-    sources = data.ids[split][0] if index is None else [data.ids[split][0][i] for i in index]
-    ids = decoding.translate(model, [x + [subwords.EOS] for x in sources], batch_size=64, device=device, beam=beam,
-                             alpha=alpha, bos_id=subwords.BOS, eos_id=subwords.EOS, pad_id=subwords.PAD)
+def translate(model, data: tx.Prepared, split: str, device, beam: int, alpha: float = 0.6) -> list[str]:
+    """Detokenized translations of a split's sources."""
+    sources = [x + [subwords.EOS] for x in data.ids[split][0]]
+    ids = decoding.translate(model, sources, batch_size=64, device=device, beam=beam, alpha=alpha, bos_id=subwords.BOS,
+                             eos_id=subwords.EOS, pad_id=subwords.PAD)
     return [data.target_tokenizer.decode(h) for h in ids]
 
 
@@ -216,8 +216,7 @@ def _train(run: RunSpec, data: tx.Prepared, device: torch.device) -> dict:
             hypotheses = translate(model, data, "test", device, beam=run.test_beam, alpha=scale.alpha)
     return {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()}, "history": history,
             "train_seconds": history[-1]["train_seconds"], "decode_seconds": time.perf_counter() - start,
-            "parameters": sum(p.numel() for p in model.parameters()),
-            "hypotheses": hypotheses}
+            "parameters": sum(p.numel() for p in model.parameters()), "hypotheses": hypotheses}
 
 
 def run_one(run: RunSpec | tx.RunSpec, data: tx.Prepared, device: str, models_dir: str | Path) -> dict:
