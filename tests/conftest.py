@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from attnmem_core.claims import VERDICTS
 from attnmem_core.runner import EXECUTED, REPO, run_notebook
 
 
@@ -29,6 +30,16 @@ def build_book(root: Path) -> None:
     build = subprocess.run([str(jupyter_book), "build", str(root), "--warningiserror", "--quiet"],
                            capture_output=True, text=True)
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+
+
+def built_page(root: Path, notebook: Path) -> str:
+    """Build the scratch book and return the chapter's page, checked for what every chapter shows: the parameter
+    cells hidden, the run card with the smoke profile, and at least one verdict."""
+    build_book(root)
+    page = (root / "_build" / "html" / "book" / "executed" / f"{notebook.stem}.html").read_text()
+    assert 'profile = "cpu"' not in page and "smoke" in page
+    assert any(v in page for v in VERDICTS)
+    return page
 
 
 @pytest.fixture(scope="module")
