@@ -1,0 +1,117 @@
+"""Intervals for the claims: how sure a number measured over seeds or test items is.
+
+Every claim compares an interval with the paper's threshold (see `verdicts`), so every measured
+quantity comes here first. The confidence is pre-registered: 95 %, two-sided, for every chapter.
+
+- `mean`: a model's metric over seeds, Student's t interval of the mean.
+- `difference`: model A minus model B over seeds, Welch's t interval (unequal variances). Seeds
+  are independent draws: seed i of A is no natural pair for seed i of B, so nothing is paired.
+- `ratio`: A over B (e.g. perplexities), Welch's t on the logs, as a ratio of geometric means.
+- `proportion`: an error rate of one seed, Wilson's interval over its test items.
+- `from_bootstrap`: a paired bootstrap over test items (`scoring.paired_bootstrap`), one seed.
+
+An interval over seeds needs two seeds on each side; with one it is NaN and says so, and the
+claim reads it as undecided: one seed is judged only by an interval over test items.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate, its interval (low ≤ value ≤ high, NaN when there is none), and how it was computed."""
+
+    value: float
+    low: float
+    high: float
+    method: str
+
+    @property
+    def known(self) -> bool:
+        return not (math.isnan(self.low) or math.isnan(self.high))
+
+    def text(self, unit: str = "", digits: int = 2) -> str:
+        """'−5.03 BLEU (−6.49 … −3.58, Welch t, 3 + 3 seeds)', or '0.63 × (no interval: …)' when there is none."""
+        value = f"{self.value:.{digits}f}{f' {unit}' if unit else ''}"
+        if not self.known:
+            return f"{value} (no interval: {self.method})"
+        return f"{value} ({self.low:.{digits}f} … {self.high:.{digits}f}, {self.method})"
+
+
+def _values(name: str, values: Sequence[float]) -> np.ndarray:
+    array = np.asarray(values, dtype=float)
+    if array.ndim != 1 or not len(array):
+        raise ValueError(f"{name}: give one number per seed, got {values!r}")
+    if np.isnan(array).any():
+        raise ValueError(f"{name}: {values!r} holds NaN; a run that measured nothing cannot enter an interval")
+    return array
+
+
+def _seeds(*counts: int) -> str:
+    return f"{' + '.join(map(str, counts))} seed{'s' if sum(counts) > 1 else ''}"
+
+
+def mean(values: Sequence[float]) -> Interval:
+    """The mean over seeds with Student's t interval."""
+    x = _values("values", values)
+    method = f"t over seeds, {_seeds(len(x))}"
+    if len(x) < 2:
+        return Interval(float(x[0]), math.nan, math.nan, f"{_seeds(1)}: no interval over seeds")
+    if np.ptp(x) == 0:  # no spread: t is undefined and the mean is not in doubt
+        return Interval(float(x[0]), float(x[0]), float(x[0]), method)
+    low, high = stats.ttest_1samp(x, 0.0).confidence_interval(CONFIDENCE)
+    return Interval(float(x.mean()), float(low), float(high), method)
+
+
+def difference(a: Sequence[float], b: Sequence[float]) -> Interval:
+    """mean(a) − mean(b) over independent seeds with Welch's t interval."""
+    x, y = _values("a", a), _values("b", b)
+    value = float(x.mean() - y.mean())
+    if min(len(x), len(y)) < 2:
+        return Interval(value, math.nan, math.nan, f"{_seeds(len(x), len(y))}: no interval over seeds")
+    method = f"Welch t, {_seeds(len(x), len(y))}"
+    if np.ptp(x) == 0 and np.ptp(y) == 0:
+        return Interval(value, value, value, method)
+    low, high = stats.ttest_ind(x, y, equal_var=False).confidence_interval(CONFIDENCE)
+    return Interval(value, float(low), float(high), method)
+
+
+def ratio(a: Sequence[float], b: Sequence[float]) -> Interval:
+    """geomean(a) / geomean(b) over independent seeds: Welch's t interval of the difference of logs, exponentiated."""
+    x, y = _values("a", a), _values("b", b)
+    if (x <= 0).any() or (y <= 0).any():
+        raise ValueError(f"a ratio needs positive numbers, got {list(x)} over {list(y)}; compare a difference instead")
+    logs = difference(np.log(x), np.log(y))
+    return Interval(
+        math.exp(logs.value), math.exp(logs.low), math.exp(logs.high), logs.method.replace("Welch t", "Welch t on logs")
+    )
+
+
+def proportion(errors: int, items: int) -> Interval:
+    """An error rate errors/items of one seed with Wilson's score interval over its test items."""
+    if not 0 <= errors <= items or items < 1:
+        raise ValueError(f"errors={errors}, items={items}: need 0 <= errors <= items and items >= 1")
+    ci = stats.binomtest(errors, items).proportion_ci(CONFIDENCE, method="wilson")
+    return Interval(errors / items, float(ci.low), float(ci.high), f"Wilson over {items:,} test items, 1 seed")
+
+
+def from_bootstrap(result: dict) -> Interval:
+    """The delta and percentile interval of `scoring.paired_bootstrap` (A − B in BLEU, one seed)."""
+    missing = {"delta", "ci_low", "ci_high", "samples"} - result.keys()
+    if missing:
+        raise ValueError(f"not a paired_bootstrap result: {sorted(missing)} missing from {sorted(result)}")
+    return Interval(
+        result["delta"],
+        result["ci_low"],
+        result["ci_high"],
+        f"paired bootstrap over test items, {result['samples']:,} resamples, 1 seed",
+    )
