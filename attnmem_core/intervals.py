@@ -8,6 +8,8 @@ quantity comes here first. The confidence is pre-registered: 95 %, two-sided, fo
   are independent draws: seed i of A is no natural pair for seed i of B, so nothing is paired.
 - `ratio`: A over B (e.g. perplexities), Welch's t on the logs, as a ratio of geometric means.
 - `proportion`: an error rate of one seed, Wilson's interval over its test items.
+- `rate`, `rate_difference`: a rate over seeds (t, Welch), or of one seed over its test items
+  (Wilson; Newcombe's hybrid score interval for a difference of two).
 - `from_bootstrap`: a paired bootstrap over test items (`scoring.paired_bootstrap`), one seed.
 
 An interval over seeds needs two seeds on each side; with one it is NaN and says so, and the
@@ -115,3 +117,22 @@ def from_bootstrap(result: dict) -> Interval:
         result["ci_high"],
         f"paired bootstrap over test items, {result['samples']:,} resamples, 1 seed",
     )
+
+
+def rate(values: Sequence[float], items: int) -> Interval:
+    """A rate (an error, an accuracy; a fraction) over seeds with t, or of one seed with Wilson over its `items`."""
+    x = _values("values", values)
+    return mean(x) if len(x) > 1 else proportion(round(float(x[0]) * items), items)
+
+
+def rate_difference(a: Sequence[float], b: Sequence[float], items: int) -> Interval:
+    """Rate a − rate b: Welch over seeds, or Newcombe's hybrid score interval for one seed of each on `items`
+    test items (taken as independent samples, which is conservative for two models scored on the same items)."""
+    x, y = _values("a", a), _values("b", b)
+    if len(x) > 1 or len(y) > 1:
+        return difference(x, y)  # with one seed on one side only, no interval, and its method says why
+    p, q = rate(x, items), rate(y, items)
+    d = p.value - q.value
+    low = d - math.hypot(p.value - p.low, q.high - q.value)
+    high = d + math.hypot(p.high - p.value, q.value - q.low)
+    return Interval(d, low, high, f"Newcombe over {items:,} test items, 1 seed each")

@@ -77,3 +77,19 @@ def test_bad_values_are_named():
         intervals.mean([])
     with pytest.raises(ValueError, match="errors=5, items=4"):
         intervals.proportion(5, 4)
+
+
+def test_rate_is_t_over_seeds_or_wilson_over_the_items_of_one_seed():
+    assert intervals.rate([0.2, 0.3, 0.25], 1000) == intervals.mean([0.2, 0.3, 0.25])
+    assert intervals.rate([0.226], 20_000) == intervals.proportion(4_520, 20_000)
+
+
+def test_rate_difference_of_one_seed_each_is_newcombes_interval_from_the_two_wilson_intervals():
+    a, b = intervals.proportion(4_520, 20_000), intervals.proportion(12_200, 20_000)
+    d = intervals.rate_difference([0.226], [0.61], 20_000)
+    assert d.value == pytest.approx(0.226 - 0.61)
+    assert d.low == pytest.approx(d.value - math.sqrt((a.value - a.low) ** 2 + (b.high - b.value) ** 2))
+    assert d.high == pytest.approx(d.value + math.sqrt((a.high - a.value) ** 2 + (b.value - b.low) ** 2))
+    assert d.method == "Newcombe over 20,000 test items, 1 seed each"
+    assert intervals.rate_difference([0.2, 0.3], [0.5, 0.6], 100) == intervals.difference([0.2, 0.3], [0.5, 0.6])
+    assert not intervals.rate_difference([0.2], [0.5, 0.6], 100).known
