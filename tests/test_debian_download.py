@@ -120,9 +120,10 @@ def test_the_default_archives_are_the_snapshot_of_debian_12_then_a_mirror(monkey
 
 @pytest.mark.skipif(shutil.which("apt-cache") is None, reason="compares with what apt reports")
 def test_every_pool_path_is_the_filename_apt_reports():
-    for name, pin in PINS.items():
-        shown = subprocess.run(["apt-cache", "show", f"{name}={pin['version']}"], capture_output=True, text=True)
-        assert f"Filename: {deb_download.pool_path(name, pin['version'])}\n" in shown.stdout
+    wanted = [f"{name}={pin['version']}" for name, pin in PINS.items()]
+    shown = subprocess.run(["apt-cache", "show", *wanted], capture_output=True, text=True, check=True).stdout
+    filenames = [line.removeprefix("Filename: ") for line in shown.splitlines() if line.startswith("Filename: ")]
+    assert filenames == [deb_download.pool_path(name, pin["version"]) for name, pin in PINS.items()]
 
 
 @pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="compares with dpkg-deb")
@@ -200,6 +201,16 @@ def test_an_html_page_in_place_of_the_package_is_named_as_such(archive, without_
     ):
         fetch_smallest(tmp_path)
     assert list((tmp_path / "debian").iterdir()) == []
+
+
+def test_an_archive_that_is_not_a_url_is_named_with_the_form_it_takes(without_apt, monkeypatch, tmp_path):
+    use_archives(monkeypatch, "mirror.example.org/debian")
+    with pytest.raises(
+        debian.DataSourceError,
+        match="  - mirror.example.org/debian/pool/.*: unknown url type: .*; "
+        "ATTNMEM_DEBIAN_ARCHIVES takes base URLs such as https://mirror.example.org/debian\n",
+    ):
+        fetch_smallest(tmp_path)
 
 
 def test_a_cache_folder_that_cannot_be_written_is_named(archive, monkeypatch, tmp_path):

@@ -68,8 +68,8 @@ def download(url: str, destination: Path) -> Path:
     Only the network's failures become a DownloadError; a failure to write `destination` (a full disk) stays the
     OSError it is, for the caller to name its folder.
     """
-    request = urllib.request.Request(url, headers={"User-Agent": "attnmem (python urllib)"})
     try:
+        request = urllib.request.Request(url, headers={"User-Agent": "attnmem (python urllib)"})
         response = urllib.request.urlopen(request, timeout=TIMEOUT_S)
     except urllib.error.HTTPError as error:
         raise DownloadError(f"{url}: HTTP {error.code} {error.reason}") from None
@@ -77,6 +77,10 @@ def download(url: str, destination: Path) -> Path:
         raise DownloadError(f"{url}: cannot connect ({error.reason})") from None
     except (http.client.HTTPException, OSError) as error:
         raise DownloadError(f"{url}: no answer ({type(error).__name__}: {error})") from None
+    except ValueError as error:  # not a URL at all: a typo in the variable
+        raise DownloadError(
+            f"{url}: {error}; {ARCHIVES_VARIABLE} takes base URLs such as https://mirror.example.org/debian"
+        ) from None
     expected, received = response.length, 0  # length is None when the server does not say
     bar = tqdm(total=expected, desc=url.rsplit("/", 1)[-1], unit="B", unit_scale=True, file=sys.stdout, mininterval=1.0)
     with response, bar, open(destination, "wb") as out:
