@@ -6,7 +6,8 @@ last half of its updates (`window`) improves on the best value reached before th
 2 % of it (`tolerance`), or by less than three times the curve's own noise in that half (the standard
 deviation of its evaluation-to-evaluation changes over √2), or by at most `atol` in the metric's
 own units (so that an error of 0 counts as converged). A best value that got worse is converged:
-more updates only overfit.
+more updates only overfit. A history with fewer than one evaluation before that half and two
+within it is too short to tell, and is not converged.
 
 Why half the run, not the last few evaluations: a curve can sit on a plateau and then fall again.
 Fast weights at R = 20 sit at 7.4–7.8 % validation error from 10k to 17k updates, then fall to
@@ -20,6 +21,7 @@ is a margin that chance rarely crosses and a real descent does.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,8 +63,8 @@ class Rule:
     def text(self) -> str:
         floor = f", or by at most {self.atol:g}" if self.atol else ""
         return (
-            f"converged when the best {self.metric} of the last {self._span()} of the updates improves on the best "
-            f"before them by less than {self.tolerance:.0%} or three times its evaluation-to-evaluation noise{floor}"
+            f"a run has converged when the best {self.metric} of the last {self._span()} of its updates improves on "
+            f"the best before them by less than {self.tolerance:.0%} or three times its evaluation-to-evaluation noise{floor}"
         )
 
     def judge(self, history: list[dict]) -> Convergence:
@@ -82,8 +84,9 @@ class Rule:
         before = np.array([sign * row[self.metric] for row in history if row["step"] <= start])
         within = np.array([sign * row[self.metric] for row in history if row["step"] > start])
         updates = f"the last {self._span()} of its {last:,} updates"
-        if not len(before) or not len(within):
-            return Convergence(False, f"not converged: no evaluation before {updates} to compare with", last, math.nan)
+        if not len(before) or len(within) < 2:
+            judged = f"{len(before)} before and {len(within)} within {updates}"
+            return Convergence(False, f"too few evaluations to judge: {judged}", last, math.nan)
         reference = before.max()
         gain = within.max() - reference
         relative = gain / abs(reference) if reference else (math.inf if gain > 0 else 0.0)
@@ -93,5 +96,15 @@ class Rule:
             moved = f"{'fell' if self.goal == 'min' else 'rose'} {f'{relative:.0%}' if reference else f'by {gain:.3g}'}"
         else:
             moved = "did not improve"
-        state = "converged" if converged else "still improving"
-        return Convergence(bool(converged), f"{state}: {self.metric} {moved} over {updates}", last, float(relative))
+        return Convergence(bool(converged), f"{self.metric} {moved} over {updates}", last, float(relative))
+
+
+def by_run(rule: Rule, histories: Iterable[tuple[str, list[dict]]]) -> dict[str, list[Convergence]]:
+    """label → the rule's answer for each run under that label (one per seed), from (label, history) pairs."""
+    judged: dict[str, list[Convergence]] = {}
+    for label, history in histories:
+        try:
+            judged.setdefault(label, []).append(rule.judge(history))
+        except ValueError as error:
+            raise ValueError(f"{label}: {error}") from None
+    return judged

@@ -41,6 +41,10 @@ class Interval:
     def known(self) -> bool:
         return not (math.isnan(self.low) or math.isnan(self.high))
 
+    def scaled(self, factor: float) -> Interval:
+        """The same interval in other units, e.g. a fraction × 100 in %."""
+        return Interval(self.value * factor, self.low * factor, self.high * factor, self.method)
+
     def text(self, unit: str = "", digits: int = 2) -> str:
         """'−5.03 BLEU (−6.49 … −3.58, Welch t, 3 + 3 seeds)', or '0.63 × (no interval: …)' when there is none."""
         value = f"{self.value:.{digits}f}{f' {unit}' if unit else ''}"

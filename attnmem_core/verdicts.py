@@ -144,15 +144,18 @@ class Condition:
         else:  # fails or short: only more training that moves towards the paper's side could change it
             could_change = [run for run in pending if towards is None or quantity.runs[run] == towards]
         if could_change:
-            status, why = "not converged", "; ".join(_unconverged(run, convergence[run]) for run in could_change)
+            status, why = "not converged", _not_converged(could_change, convergence)
         states = {run: list(convergence[run]) for run in quantity.runs}
-        return Outcome(self, quantity, status, why, states)
+        return Outcome(self, quantity, status, why, states, tuple(could_change))
 
 
-def _unconverged(run: str, states: Sequence[Convergence]) -> str:
+def _not_converged(runs: Sequence[str], convergence: Mapping[str, Sequence[Convergence]]) -> str:
+    """'not converged: fw@20 (valid_error fell 44% over the last half of its 2,000 updates), irnn@20': the first
+    run with the rule's reason (and how many of its seeds), the others by name."""
+    states = convergence[runs[0]]
     late = [c for c in states if not c.converged]
-    runs = f", {len(late)} of {len(states)} runs" if len(states) > 1 else ""
-    return f"{run} not converged{runs} ({late[0].reason})"
+    seeds = f"{len(late)} of {len(states)} runs: " if len(states) > 1 else ""
+    return f"not converged: {runs[0]} ({seeds}{late[0].reason})" + "".join(f", {run}" for run in runs[1:])
 
 
 @dataclass(frozen=True)
@@ -164,6 +167,7 @@ class Outcome:
     status: str
     reason: str
     convergence: Mapping[str, list[Convergence]]
+    unsettled: tuple[str, ...] = ()  # the unconverged runs that could still change the status
 
     def to_dict(self) -> dict:
         interval = self.quantity.interval
@@ -264,9 +268,9 @@ class Claim:
 def _verdict(primary: Outcome, supporting: Sequence[Outcome]) -> tuple[str, str]:
     if primary.status == "fails":
         return "not reproduced", primary.reason
-    pending = [o for o in (primary, *supporting) if o.status == "not converged"]
-    if pending:
-        return "inconclusive", "; ".join(o.reason for o in pending)
+    unsettled = {run: o.convergence for o in (primary, *supporting) for run in o.unsettled}
+    if unsettled:  # each run once, in the conditions' order
+        return "inconclusive", _not_converged(list(unsettled), {run: c[run] for run, c in unsettled.items()})
     if primary.status == "undecided":
         return "inconclusive", primary.reason
     if primary.status == "short":

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from attnmem_core.convergence import Rule
+from attnmem_core.convergence import Rule, by_run
 
 # Fast weights at R = 20, validation error (%) every 1k updates. From the issue: 15.6 at 2k, 7.4–7.8 from
 # 10k to 17k, 4.1 at 25k, 3.3–3.7 from 26k to 30k; the points between those are interpolated.
@@ -56,7 +56,7 @@ def test_the_fast_weights_plateau_is_not_convergence_wherever_the_run_stops(stop
 
 def test_the_reason_says_how_much_it_moved_over_which_updates():
     verdict = RULE.judge(history(FAST_WEIGHTS_R20[:17]))
-    assert verdict.reason == "still improving: valid_error fell 9% over the last half of its 17,000 updates"
+    assert verdict.reason == "valid_error fell 9% over the last half of its 17,000 updates"
     assert verdict.step == 17_000 and verdict.improvement == pytest.approx((8.1 - 7.4) / 8.1)
 
 
@@ -79,15 +79,17 @@ def test_a_bleu_curve_that_rose_then_levelled_off_is_converged_and_one_still_ris
 
 def test_a_task_solved_early_is_converged_and_so_is_a_curve_that_overfits():
     solved = RULE.judge(history([0.5, 0.1, 0.0, 0.0, 0.0, 0.0]))
-    assert solved.converged and solved.reason.startswith("converged: valid_error did not improve")
+    assert solved.converged and solved.reason.startswith("valid_error did not improve")
     overfits = [0.5, 0.3, 0.2, 0.18, 0.19, 0.21, 0.24, 0.26]
     assert RULE.judge(history(overfits)).converged
 
 
 def test_too_short_a_history_is_not_converged_and_says_why():
-    verdict = RULE.judge(history([0.5]))
-    assert not verdict.converged and math.isnan(verdict.improvement)
-    assert verdict.reason == "not converged: no evaluation before the last half of its 1,000 updates to compare with"
+    for values in ([0.5], [0.5, 0.5]):  # the second: one evaluation before the last half and one within
+        verdict = RULE.judge(history(values))
+        assert not verdict.converged and math.isnan(verdict.improvement)
+    assert verdict.reason == "too few evaluations to judge: 1 before and 1 within the last half of its 2,000 updates"
+    assert RULE.judge(history([0.5, 0.5, 0.5])).converged
 
 
 def test_a_history_without_the_metric_names_the_metric_and_the_keys():
@@ -110,6 +112,20 @@ def test_bad_parameters_are_named():
 
 def test_the_rule_in_words():
     assert RULE.text() == (
-        "converged when the best valid_error of the last half of the updates improves on the best "
+        "a run has converged when the best valid_error of the last half of its updates improves on the best "
         "before them by less than 2% or three times its evaluation-to-evaluation noise"
     )
+
+
+def test_by_run_groups_the_seeds_of_a_label_and_names_the_run_whose_history_is_bad():
+    judged = by_run(
+        RULE,
+        [
+            ("fw@20", history(FAST_WEIGHTS_R20[:17])),
+            ("lstm@20", history([0.5, 0.1, 0.1, 0.1])),
+            ("fw@20", history(FAST_WEIGHTS_R20)),
+        ],
+    )
+    assert [c.converged for c in judged["fw@20"]] == [False, False] and judged["lstm@20"][0].converged
+    with pytest.raises(ValueError, match="^fw@20: a history row has no 'valid_error'"):
+        by_run(RULE, [("fw@20", history([0.5], metric="valid_nll"))])

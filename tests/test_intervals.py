@@ -93,3 +93,7 @@ def test_rate_difference_of_one_seed_each_is_newcombes_interval_from_the_two_wil
     assert d.method == "Newcombe over 20,000 test items, 1 seed each"
     assert intervals.rate_difference([0.2, 0.3], [0.5, 0.6], 100) == intervals.difference([0.2, 0.3], [0.5, 0.6])
     assert not intervals.rate_difference([0.2], [0.5, 0.6], 100).known
+
+
+def test_scaled_changes_the_units_only():
+    assert intervals.Interval(0.2, 0.1, 0.3, "m").scaled(100) == intervals.Interval(20.0, 10.0, 30.0, "m")

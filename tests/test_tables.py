@@ -23,8 +23,8 @@ def judged(claim: verdicts.Claim, fw_error: list[float], convergence) -> verdict
 
 
 FW_R20 = verdicts.Claim("fw-r20", "FW solves R=20", "1.81%", primary=verdicts.Condition("fw@20 error", "<", 5.0, "%"))
-LATE = Convergence(False, "still improving: valid_error fell 44% over the last half of its 2,000 updates", 2000, 0.44)
-DONE = Convergence(True, "converged: valid_error did not improve over the last half of its 30,000 updates", 30000, 0)
+LATE = Convergence(False, "valid_error fell 44% over the last half of its 2,000 updates", 2000, 0.44)
+DONE = Convergence(True, "valid_error did not improve over the last half of its 30,000 updates", 30000, 0)
 
 
 def test_verdict_table_shows_primary_effect_interval_convergence_reason_and_verdict():
@@ -34,7 +34,7 @@ def test_verdict_table_shows_primary_effect_interval_convergence_reason_and_verd
         "t over seeds, 3 seeds)"
     )
     assert row["convergence"] == "fw@20: 2 of 3 converged" and row["verdict"] == "inconclusive"
-    assert row["reason"] == f"fw@20 not converged, 1 of 3 runs ({LATE.reason})"
+    assert row["reason"] == f"not converged: fw@20 (1 of 3 runs: {LATE.reason})"
 
 
 def test_a_revised_rule_keeps_its_first_form_and_loses_fixed_before_the_run():

@@ -17,7 +17,9 @@ CONVERGED = RULE.judge(
         for s, e in [(1000, 0.5), (2000, 0.3), (3000, 0.1), (4000, 0.1), (5000, 0.1), (6000, 0.1)]
     ]
 )
-STILL_FALLING = RULE.judge([{"step": 1000, "valid_error": 0.40}, {"step": 2000, "valid_error": 0.226}])
+STILL_FALLING = RULE.judge(
+    [{"step": s, "valid_error": e} for s, e in [(500, 0.6), (1000, 0.4), (1500, 0.3), (2000, 0.226)]]
+)
 
 
 def test_the_two_histories_are_what_their_names_say():
@@ -60,9 +62,7 @@ def test_fast_weights_at_22_6_percent_is_not_reproduced_once_converged():
 def test_fast_weights_at_22_6_percent_after_2000_updates_is_inconclusive_not_converged():
     judgment = FW_R20.judge(fw_r20_quantities(), {"fw@20": STILL_FALLING, "irnn@20": CONVERGED, "lstm@20": CONVERGED})
     assert judgment.verdict == "inconclusive"
-    assert judgment.reason == (
-        "fw@20 not converged (still improving: valid_error fell 44% over the last half of its 2,000 updates)"
-    )
+    assert judgment.reason == ("not converged: fw@20 (valid_error fell 44% over the last half of its 2,000 updates)")
 
 
 def test_a_model_that_already_meets_the_papers_number_needs_no_more_updates():
@@ -102,7 +102,9 @@ def test_hard_five_bleu_below_soft_on_every_seed_is_not_reproduced():
 def test_an_unconverged_hard_captioner_leaves_it_open_but_an_unconverged_soft_one_does_not():
     gap = between("hard − soft BLEU-4", intervals.difference(HARD, SOFT), "BLEU", "hard", "soft", "higher")
     hard_late = HARD_SOFT.judge([gap], {"hard": [CONVERGED, STILL_FALLING, CONVERGED], "soft": [CONVERGED] * 3})
-    assert hard_late.verdict == "inconclusive" and hard_late.reason.startswith("hard not converged, 1 of 3 runs (")
+    assert hard_late.verdict == "inconclusive" and hard_late.reason.startswith(
+        "not converged: hard (1 of 3 runs: valid_error fell"
+    )
     soft_late = HARD_SOFT.judge([gap], {"hard": [CONVERGED] * 3, "soft": [STILL_FALLING] * 3})
     assert soft_late.verdict == "not reproduced"  # a better soft captioner only widens the gap
 
@@ -143,7 +145,7 @@ def test_scaling_is_reproduced_when_both_trainings_converged_and_the_jacobian_is
 
 def test_scaling_is_inconclusive_while_the_unscaled_model_is_still_improving():
     judgment = SCALING.judge(scaling_quantities(), {"unscaled": [STILL_FALLING] * 3, "h=1": [CONVERGED] * 3})
-    assert judgment.verdict == "inconclusive" and judgment.reason.startswith("unscaled not converged, 3 of 3 runs")
+    assert judgment.verdict == "inconclusive" and judgment.reason.startswith("not converged: unscaled (3 of 3 runs")
 
 
 def test_a_condition_no_run_can_fail_is_rejected_as_a_condition():
@@ -181,7 +183,7 @@ def test_an_irnn_that_fails_before_it_converged_says_nothing():
     runs = {"fw@50": [CONVERGED] * 3, "lstm@50": [CONVERGED] * 3, "irnn@50": [STILL_FALLING] * 3}
     judgment = FW_R50.judge(fw_r50_quantities([60.1, 59.8, 60.5]), runs)
     assert judgment.primary.status == "holds" and judgment.supporting[0].status == "not converged"
-    assert judgment.verdict == "inconclusive" and judgment.reason.startswith("irnn@50 not converged, 3 of 3 runs")
+    assert judgment.verdict == "inconclusive" and judgment.reason.startswith("not converged: irnn@50 (3 of 3 runs")
     converged = FW_R50.judge(fw_r50_quantities([60.1, 59.8, 60.5]), {**runs, "irnn@50": [CONVERGED] * 3})
     assert converged.verdict == "reproduced"
     assert converged.reason.endswith("lies below 0.5, and every supporting condition holds")
@@ -299,7 +301,7 @@ def test_the_results_file_carries_conditions_intervals_convergence_reason_and_ve
         {"fw@50": [CONVERGED] * 3, "lstm@50": [CONVERGED] * 3, "irnn@50": [STILL_FALLING] * 3},
     ).to_dict()
     json.dumps(record, allow_nan=False)
-    assert record["verdict"] == "inconclusive" and record["reason"].startswith("irnn@50 not converged")
+    assert record["verdict"] == "inconclusive" and record["reason"].startswith("not converged: irnn@50")
     assert record["primary"]["condition"] == "fw@50 − lstm@50 error < 0.5 pp"
     assert record["primary"]["method"] == "Welch t, 3 + 3 seeds" and record["primary"]["status"] == "holds"
     assert record["primary"]["convergence"]["fw@50"][0]["converged"] is True
@@ -362,3 +364,19 @@ def test_a_size_short_of_the_paper_is_judged_the_same_way_for_a_lower_is_better_
             "fw − lstm error", intervals.Interval(*interval, "Welch t, 3 + 3 seeds"), "pp", "fw", "lstm", "lower"
         )
         assert claim.judge([gap], {"fw": CONVERGED, "lstm": CONVERGED}).verdict == verdict
+
+
+def test_a_run_behind_several_conditions_is_named_once_in_the_reason():
+    claim = Claim(
+        "fw-best-R50",
+        "…",
+        "…",
+        primary=Condition("fw − lstm error", "<", 0.5, "pp"),
+        supporting=[Condition("fw − alstm error", "<", 0.5, "pp")],
+    )
+    gaps = [
+        between(f"fw − {b} error", intervals.Interval(3.0, 2.0, 4.0, "…"), "pp", "fw", b, "lower")
+        for b in ("lstm", "alstm")
+    ]
+    judgment = claim.judge(gaps, {"fw": STILL_FALLING, "lstm": CONVERGED, "alstm": CONVERGED})
+    assert judgment.reason == f"not converged: fw ({STILL_FALLING.reason})"
