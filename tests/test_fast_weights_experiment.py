@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 import torch
 
-from attnmem_core import runs
+from attnmem_core import intervals, runs
 from attnmem_core.data.associative_retrieval import make_splits
 from attnmem_core.experiments import fast_weights as fw
 
@@ -42,3 +42,23 @@ def test_table1_puts_the_paper_beside_our_mean_and_spread():
     assert table.loc["Fast weights", "R=20 paper"] == "1.81" and table.loc["IRNN", "R=100 paper"] == "0.34"
     assert table.loc["Fast weights λ=0.95", "R=50 ours"] == "20.00 ± 14.14"
     assert fw.errors(frame)["fw@20"] == [0.1, 0.3]
+
+
+def _trained(variant: str, hidden: int, seed: int, error: float, curve: list[float]) -> runs.TrainedRun:
+    spec = fw.spec(fw.PROFILES["cpu"], variant, variant, hidden, seed)
+    history = [{"step": 250 * (i + 1), "valid_error": e} for i, e in enumerate(curve)]
+    return runs.TrainedRun(spec, history, {"test_error": error}, {}, 0, 1.0, 0.0, cached=True)
+
+
+def test_quantities_are_errors_in_percent_with_intervals_over_seeds_or_over_test_items():
+    flat, falling = [0.5, 0.3, 0.3, 0.3], [0.9, 0.7, 0.5, 0.3]
+    one = fw.quantities([_trained("fw", 50, 0, 0.01, flat), _trained("lstm", 50, 0, 0.02, flat)],
+                        pairs=[("fw@50", "lstm@50")])
+    by_name = {q.name: q for q in one}
+    assert by_name["fw@50 error"].interval == intervals.proportion(200, 20_000).scaled(100)
+    assert by_name["fw@50 − lstm@50 error"].interval == intervals.rate_difference([0.01], [0.02], 20_000).scaled(100)
+    assert by_name["fw@50 − lstm@50 error"].runs == {"fw@50": -1, "lstm@50": +1} and by_name["fw@50 error"].unit == "%"
+    three = fw.quantities([_trained("fw", 20, s, e, flat) for s, e in ((2, 0.3), (0, 0.1), (1, 0.2))], pairs=[])
+    assert three[0].interval == intervals.mean([0.1, 0.2, 0.3]).scaled(100)
+    states = fw.convergence_states([_trained("fw", 20, 0, 0.1, flat), _trained("fw", 20, 1, 0.1, falling)])
+    assert [c.converged for c in states["fw@20"]] == [True, False]

@@ -14,7 +14,11 @@ def test_smoke_run_writes_results_with_claims_and_provenance(smoke_run):
     assert status == "executed"
     record = json.loads((root / "results" / "06_fast_weights-smoke.json").read_text())
     assert {c["id"] for c in record["claims"]} == {"fw-solves-R20", "fw-best-R50", "near-zero-R100"}
-    assert all(c["verdict"] in VERDICTS for c in record["claims"])
+    assert all(c["verdict"] in VERDICTS and c["reason"] for c in record["claims"])
+    r20 = next(c for c in record["claims"] if c["id"] == "fw-solves-R20")
+    assert r20["primary"]["condition"] == "fw@20 error < 5 %"
+    assert r20["primary"]["method"] == "Wilson over 256 test items, 1 seed"
+    assert set(r20["primary"]["convergence"]) == {"fw@20"} and len(r20["supporting"]) == 3
     assert set(record["metrics"]["test_error"]) >= {f"{m}@{r}" for m in ("irnn", "lstm", "alstm", "fw") for r in (20, 50, 100)}
     assert len(record["metrics"]["data_sha256"]["test"]) == 64
     assert record["provenance"]["params"]["profile"] == "smoke" and record["provenance"]["seeds"] == [0]

@@ -3,7 +3,8 @@
 A `RunSpec` names one training run (the chapter's variant name, model, hidden size R, seed,
 fast-weights options); `runs.run_all` trains it on the task's splits (or reads it from the
 trained-model cache), and its outputs are the test error and NLL on the 20,000 test
-sequences. The rest turns runs into the paper's Table 1 and Figure 2.
+sequences. The rest turns runs into the paper's Table 1 and Figure 2, and into the quantities
+and convergence states the chapter's claims are judged on.
 """
 from __future__ import annotations
 
@@ -14,13 +15,12 @@ import pandas as pd
 import torch
 from torch import nn
 
-from attnmem_core import runs
+from attnmem_core import convergence, intervals, runs, verdicts
 from attnmem_core.data.associative_retrieval import DATA_SEED, SPLIT_SIZES, VALUES, VOCAB, RetrievalSplit
 from attnmem_core.models.fast_weights import build_retrieval_model
 from attnmem_core.runtime import seed_everything
 from attnmem_core.tables import mean_spread
 from attnmem_core.training import random_batches, train
-
 
 # Ba et al. 2016, Table 1: test classification error (%) on 20,000 sequences, at convergence.
 PAPER_TABLE1 = {
@@ -34,6 +34,9 @@ MODEL_NAMES = {"irnn": "IRNN", "lstm": "LSTM", "alstm": "A-LSTM", "fw": "Fast we
 # take the appendix's, the task-specific setting, for the claims.
 LAMBDA_MAIN_TEXT, LAMBDA_APPENDIX = 0.95, 0.9
 ETA = 0.5
+# A run has converged when its validation error stopped improving over the last half of its updates
+# (convergence.Rule); an error that moves by at most 0.1 point is settled whatever its relative change.
+CONVERGENCE = convergence.Rule("valid_error", "min", atol=0.001)
 
 
 @dataclass(frozen=True)
@@ -179,3 +182,29 @@ def table1(frame: pd.DataFrame) -> pd.DataFrame:
 def errors(frame: pd.DataFrame) -> dict[str, list[float]]:
     """'variant@R' → test error per seed (in seed order): the quantities the claims compare."""
     return {f"{v}@{r}": list(g.sort_values("seed").test_error) for (v, r), g in frame.groupby(["variant", "R"])}
+
+
+def run_name(run: runs.TrainedRun) -> str:
+    """'variant@R': the name of a model over its seeds, as the claims and the convergence states name it."""
+    return f"{run.spec.variant}@{run.spec.hidden}"
+
+
+def convergence_states(results: list[runs.TrainedRun]) -> dict[str, list[convergence.Convergence]]:
+    """'variant@R' → CONVERGENCE's answer for each of its runs (one per seed)."""
+    return convergence.by_run(CONVERGENCE, ((run_name(r), r.history) for r in results))
+
+
+def quantities(results: list[runs.TrainedRun], pairs: list[tuple[str, str]]) -> list[verdicts.Quantity]:
+    """The test error (%) of every 'variant@R' with its interval, and the difference (points) of each (a, b) in
+    `pairs`: over seeds with several, over the test sequences of one seed with one."""
+    by_name: dict[str, list[runs.TrainedRun]] = {}
+    for r in sorted(results, key=lambda r: r.spec.seed):
+        by_name.setdefault(run_name(r), []).append(r)
+    error = {name: [r.outputs["test_error"] for r in rs] for name, rs in by_name.items()}
+    items = {name: rs[0].spec.test_size or SPLIT_SIZES["test"] for name, rs in by_name.items()}
+    measured = [verdicts.of_model(f"{name} error", intervals.rate(error[name], items[name]).scaled(100), "%",
+                                  name, "lower") for name in by_name]
+    measured += [verdicts.between(f"{a} − {b} error",
+                                  intervals.rate_difference(error[a], error[b], items[a]).scaled(100), "pp", a, b,
+                                  "lower") for a, b in pairs]
+    return measured
