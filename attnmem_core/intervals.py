@@ -62,29 +62,30 @@ def _values(name: str, values: Sequence[float]) -> np.ndarray:
     return array
 
 
-def _seeds(*counts: int) -> str:
-    return f"{' + '.join(map(str, counts))} seed{'s' if sum(counts) > 1 else ''}"
+def _seeds(*counts: int, over: str = "seeds") -> str:
+    """'3 + 3 seeds', '1 seed', '120 + 80 occurrences'."""
+    return f"{' + '.join(map(str, counts))} {over.removesuffix('s') if sum(counts) == 1 else over}"
 
 
-def mean(values: Sequence[float]) -> Interval:
-    """The mean over seeds with Student's t interval."""
+def mean(values: Sequence[float], over: str = "seeds") -> Interval:
+    """The mean over seeds (or other draws, `over`, e.g. test sentences) with Student's t interval."""
     x = _values("values", values)
-    method = f"t over seeds, {_seeds(len(x))}"
+    method = f"t over {over}, {_seeds(len(x), over=over)}"
     if len(x) < 2:
-        return Interval(float(x[0]), math.nan, math.nan, f"{_seeds(1)}: no interval over seeds")
+        return Interval(float(x[0]), math.nan, math.nan, f"{_seeds(1, over=over)}: no interval over {over}")
     if np.ptp(x) == 0:  # no spread: t is undefined and the mean is not in doubt
         return Interval(float(x[0]), float(x[0]), float(x[0]), method)
     low, high = stats.ttest_1samp(x, 0.0).confidence_interval(CONFIDENCE)
     return Interval(float(x.mean()), float(low), float(high), method)
 
 
-def difference(a: Sequence[float], b: Sequence[float]) -> Interval:
-    """mean(a) − mean(b) over independent seeds with Welch's t interval."""
+def difference(a: Sequence[float], b: Sequence[float], over: str = "seeds") -> Interval:
+    """mean(a) − mean(b) over independent seeds (or other draws, `over`) with Welch's t interval."""
     x, y = _values("a", a), _values("b", b)
     value = float(x.mean() - y.mean())
     if min(len(x), len(y)) < 2:
-        return Interval(value, math.nan, math.nan, f"{_seeds(len(x), len(y))}: no interval over seeds")
-    method = f"Welch t, {_seeds(len(x), len(y))}"
+        return Interval(value, math.nan, math.nan, f"{_seeds(len(x), len(y), over=over)}: no interval over {over}")
+    method = f"Welch t, {_seeds(len(x), len(y), over=over)}"
     if np.ptp(x) == 0 and np.ptp(y) == 0:
         return Interval(value, value, value, method)
     low, high = stats.ttest_ind(x, y, equal_var=False).confidence_interval(CONFIDENCE)

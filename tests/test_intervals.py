@@ -97,3 +97,9 @@ def test_rate_difference_of_one_seed_each_is_newcombes_interval_from_the_two_wil
 
 def test_scaled_changes_the_units_only():
     assert intervals.Interval(0.2, 0.1, 0.3, "m").scaled(100) == intervals.Interval(20.0, 10.0, 30.0, "m")
+
+
+def test_draws_other_than_seeds_are_named_in_the_method():
+    assert intervals.difference([1.0, 2.0, 3.0], [0.0, 1.0], over="occurrences").method == "Welch t, 3 + 2 occurrences"
+    assert intervals.mean([0.5, 0.7], over="test sentences").method == "t over test sentences, 2 test sentences"
+    assert intervals.mean([0.5], over="test sentences").method == "1 test sentence: no interval over test sentences"
