@@ -3,9 +3,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from scipy import stats
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from attnmem_core import intervals
 from attnmem_core.data import text
 from attnmem_core.experiments import han as experiments
 from attnmem_core.models import han
@@ -144,12 +144,12 @@ def test_an_unknown_model_or_pooling_names_the_choices():
         han.Pool("sum", 4)
 
 
-def test_the_paired_test_is_a_t_test_over_seeds_or_against_a_fixed_number():
+def test_the_gap_is_welch_over_seeds_newcombe_for_one_seed_or_t_against_a_fixed_number():
     ours, other = [0.80, 0.82, 0.81], [0.78, 0.79, 0.80]
-    difference, p = experiments.paired_test(ours, other)
-    assert difference == pytest.approx(0.02) and p == pytest.approx(stats.ttest_rel(ours, other).pvalue)
-    assert experiments.paired_test([0.80, 0.82], 0.80)[0] == pytest.approx(0.01)
-    assert np.isnan(experiments.paired_test([0.8], [0.7])[1])
+    assert experiments.gap(ours, other, 1000) == intervals.difference(ours, other)
+    assert experiments.gap([0.8], [0.7], 1000) == intervals.rate_difference([0.8], [0.7], 1000)
+    fixed = experiments.gap([0.80, 0.82], [0.80], 1000, deterministic=True)
+    assert fixed == intervals.mean([0.80 - 0.80, 0.82 - 0.80]) and fixed.value == pytest.approx(0.01)
 
 
 def test_context_shift_compares_each_word_with_itself_where_the_label_agrees_and_where_not():
@@ -164,3 +164,16 @@ def test_context_shift_compares_each_word_with_itself_where_the_label_agrees_and
     assert shift["agree"] == shift["disagree"] == 600
     no_context = pd.DataFrame(rows).assign(label=lambda f: f.label.sample(frac=1, random_state=0).to_numpy())
     assert experiments.context_shift(no_context, "α").loc[0, "p"] > 0.01
+
+
+def test_the_shift_interval_is_t_over_seeds_or_welch_over_one_seeds_occurrences():
+    rng = np.random.default_rng(0)
+    rows = [{"seed": seed, "word": w, "polarity": pol, "label": label,
+             "α": float(np.exp(rng.normal() + (0.5 if (pol > 0) == (label == "great") else 0.0)))}
+            for seed in (0, 1, 2) for w, pol in [("great", 1), ("bad", -1)] for label in ("great", "other")
+            for _ in range(50)]
+    weights = pd.DataFrame(rows)
+    shifts = experiments.context_shift(weights, "α")["shift"]
+    assert experiments.shift_interval(weights, "α") == intervals.mean(list(shifts))
+    one = experiments.shift_interval(weights[weights.seed == 0], "α")
+    assert one.value == pytest.approx(shifts[0]) and one.method == "Welch t, 100 + 100 occurrences"

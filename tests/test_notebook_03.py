@@ -15,7 +15,11 @@ def test_smoke_run_writes_results_with_claims_data_hashes_and_provenance(smoke_r
     assert status == "executed"
     record = json.loads((root / "results" / "03_han-smoke.json").read_text())
     assert {c["id"] for c in record["claims"]} == {"att-beats-pooling", "hierarchy-beats-flat", "context-dependent"}
-    assert all(c["verdict"] in VERDICTS for c in record["claims"])
+    assert all(c["verdict"] in VERDICTS and c["reason"] for c in record["claims"])
+    context = next(c for c in record["claims"] if c["id"] == "context-dependent")
+    assert context["primary"]["condition"] == "shift of ln α > 0 ln" and context["revision"]["first"]
+    assert context["primary"]["method"].startswith("Welch t,") and context["primary"]["method"].endswith("occurrences")
+    assert set(context["primary"]["convergence"]) == {"HN-ATT"}
     runs = {(r["model"], r["embedding"]) for r in record["metrics"]["runs"]}
     assert runs == {("HN-ATT", "word2vec"), ("HN-AVE", "word2vec"), ("HN-MAX", "word2vec"),
                     ("GRU-ATT (flat)", "word2vec"), ("HN-ATT", "random")}

@@ -6,7 +6,7 @@ and word2vec embeddings trained on them (the paper's initialisation of W_e). A `
 trains one model from one seed, keeps the epoch with the best validation accuracy, and
 returns its test predictions and attention weights; `runs.run_all` runs many side by side
 (or reads them from the trained-model cache). `bag_of_words` fits the logistic-regression baselines, which
-need no seed.
+need no seed. `quantities` and `convergence_states` are what the chapter's claims are judged on.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 from torch import nn
 
-from attnmem_core import runs
+from attnmem_core import convergence, intervals, runs, verdicts
 from attnmem_core.data import text
 from attnmem_core.data.fine_foods import CLASSES, FineFoods
 from attnmem_core.models import han
@@ -42,6 +42,9 @@ PAPER_TABLE2 = {
 NEURAL = tuple(han.MODELS)
 EMBEDDINGS = ("word2vec", "random")
 MIN_COUNT = 6   # "We only retain words appearing more than 5 times in building the vocabulary"
+# A run has converged when its validation accuracy stopped rising over the last half of its updates
+# (convergence.Rule); with one evaluation per epoch that takes at least three epochs to tell.
+CONVERGENCE = convergence.Rule("valid_accuracy", "max")
 
 
 @dataclass(frozen=True)
@@ -249,45 +252,44 @@ def per_seed(frame: pd.DataFrame, model: str, embedding: str = "word2vec", metri
     return list(rows[metric])
 
 
-def paired_test(ours: list[float], other: list[float] | float) -> tuple[float, float]:
-    """(mean of ours − other, two-sided p): a paired t-test over seeds, or a one-sample test against a
-    deterministic baseline's single number. NaN p with fewer than two seeds."""
-    difference = np.asarray(ours) - np.asarray(other)
-    if len(difference) < 2:
-        return float(difference.mean()), float("nan")
-    if np.all(difference == difference[0]):  # no spread: a t-test is undefined, the sign is not in doubt
-        return float(difference[0]), 0.0 if difference[0] else 1.0
-    return float(difference.mean()), float(stats.ttest_1samp(difference, 0.0).pvalue)
+def gap(ours: list[float], other: list[float], items: int, deterministic: bool = False) -> intervals.Interval:
+    """mean(ours) − mean(other), accuracies as fractions: Welch's t over seeds (seed i of one model is no pair for
+    seed i of another), Newcombe's interval over the `items` test reviews for one seed each, or, against a
+    `deterministic` baseline's single number, Student's t over our seeds."""
+    if deterministic:
+        return intervals.mean([a - other[0] for a in ours])
+    return intervals.rate_difference(ours, other, items)
 
 
 PEER_COLUMN = "reported earlier on this test set"
 
 
-def table2(frame: pd.DataFrame, baselines: dict[str, dict], peers: dict[str, str]) -> pd.DataFrame:
-    """Accuracy and macro-F1 (%) per model, HN-ATT's paired difference to each, the paper's numbers beside,
-    and `peers`, accuracies reported earlier for peer systems on this test set (a row of its own if not measured)."""
+def table2(frame: pd.DataFrame, baselines: dict[str, dict], peers: dict[str, str], items: int) -> pd.DataFrame:
+    """Accuracy and macro-F1 (%) per model, HN-ATT's difference to each with its interval (`gap`, on `items` test
+    reviews), the paper's numbers beside, and `peers`, accuracies reported earlier for peer systems on this test
+    set (a row of its own if not measured)."""
     reference = per_seed(frame, "HN-ATT")
     rows = []
     entries = [(m, "word2vec") for m in NEURAL] + [(m, "random") for m in frame[frame.embedding == "random"].model.unique()]
     for model, embedding in entries:
         accuracy, f1 = per_seed(frame, model, embedding), per_seed(frame, model, embedding, "macro_f1")
         name = model if embedding == "word2vec" else f"{model} (random embeddings)"   # the paper used word2vec
-        rows.append(_row(name, name, accuracy, f1, reference, is_reference=name == "HN-ATT"))
+        difference = None if name == "HN-ATT" else gap(reference, accuracy, items)
+        rows.append(_row(name, accuracy, f1, difference))
     for name, result in baselines.items():
-        rows.append(_row(name, name, [result["accuracy"]], [result["macro_f1"]], reference, is_reference=False))
+        difference = gap(reference, [result["accuracy"]], items, deterministic=True)
+        rows.append(_row(name, [result["accuracy"]], [result["macro_f1"]], difference))
     rows += [{"model": f"{name} (not measured here)"} for name in peers if name not in baselines]
     table = pd.DataFrame(rows).set_index("model").fillna("")
     table[PEER_COLUMN] = [peers.get(name.removesuffix(" (not measured here)"), "") for name in table.index]
     return table
 
 
-def _row(name, paper_key, accuracy, f1, reference, is_reference) -> dict:
-    difference, p = paired_test(reference, accuracy if len(accuracy) > 1 else accuracy[0])
-    paper = PAPER_TABLE2.get(paper_key, {})
+def _row(name: str, accuracy: list[float], f1: list[float], difference: intervals.Interval | None) -> dict:
+    paper = PAPER_TABLE2.get(name, {})
     return {"model": name, "accuracy (%)": mean_spread(accuracy, scale=100, digits=1),
             "macro-F1 (%)": mean_spread(f1, scale=100, digits=1),
-            "HN-ATT − this (pp)": "" if is_reference else f"{100 * difference:+.1f}",
-            "paired p": "" if is_reference or np.isnan(p) else f"{p:.3f}",
+            "HN-ATT − this (pp, 95 % interval)": "" if difference is None else difference.scaled(100).text(digits=1),
             **{f"paper {k}": f"{v:.1f}" for k, v in paper.items()}}
 
 
@@ -323,13 +325,53 @@ def context_shift(weights: pd.DataFrame, measure: str = "α") -> pd.DataFrame:
     """
     rows = []
     for seed, group in weights.groupby("seed"):
-        log_weight = np.log(group[measure])
-        x = log_weight - log_weight.groupby(group.word).transform("mean")
-        agrees = (group.polarity > 0) == (group.label == CLASSES[0])
+        x, agrees = _centred(group, measure)
         test = stats.mannwhitneyu(x[agrees], x[~agrees], alternative="greater")
         rows.append({"seed": seed, "shift": float(x[agrees].mean() - x[~agrees].mean()), "p": float(test.pvalue),
                      "agree": int(agrees.sum()), "disagree": int((~agrees).sum())})
     return pd.DataFrame(rows).set_index("seed")
+
+
+def _centred(group: pd.DataFrame, measure: str) -> tuple[pd.Series, pd.Series]:
+    """Each occurrence's log weight centred on its word's mean, and whether the review's label agrees with the word."""
+    log_weight = np.log(group[measure])
+    agrees = (group.polarity > 0) == (group.label == CLASSES[0])
+    return log_weight - log_weight.groupby(group.word).transform("mean"), agrees
+
+
+def shift_interval(weights: pd.DataFrame, measure: str) -> intervals.Interval:
+    """The context shift with its interval: Student's t over the seeds' shifts with several seeds; with one,
+    Welch's t over its occurrences, agreeing against disagreeing."""
+    shifts = context_shift(weights, measure)["shift"]
+    if len(shifts) > 1:
+        return intervals.mean(list(shifts))
+    x, agrees = _centred(weights, measure)
+    return intervals.difference(x[agrees], x[~agrees], over="occurrences")
+
+
+# ---- The claims' quantities and the runs' convergence -----------------------------------------
+
+def run_name(run: runs.TrainedRun) -> str:
+    """'HN-ATT', or 'HN-ATT (random embeddings)': a model over its seeds, as the claims and tables name it."""
+    return run.spec.model if run.spec.embedding == "word2vec" else f"{run.spec.model} ({run.spec.embedding} embeddings)"
+
+
+def convergence_states(results: list[runs.TrainedRun]) -> dict[str, list[convergence.Convergence]]:
+    """Model name → CONVERGENCE's answer for each of its runs (one per seed)."""
+    return convergence.by_run(CONVERGENCE, ((run_name(r), r.history) for r in results))
+
+
+def quantities(results: list[runs.TrainedRun], weights: pd.DataFrame, items: int) -> list[verdicts.Quantity]:
+    """HN-ATT's test accuracy minus every other word2vec model's (points, `gap`), and the context shifts of ln α and
+    ln α·T on HN-ATT (`shift_interval`; more training is taken to sharpen them, as it sharpens the attention)."""
+    accuracy: dict[str, list[float]] = {}
+    for r in sorted(results, key=lambda r: r.spec.seed):
+        accuracy.setdefault(run_name(r), []).append(r.outputs["accuracy"])
+    measured = [verdicts.between(f"HN-ATT − {m} accuracy", gap(accuracy["HN-ATT"], accuracy[m], items).scaled(100),
+                                 "pp", "HN-ATT", m, "higher") for m in NEURAL if m != "HN-ATT"]
+    measured += [verdicts.of_model(f"shift of ln {measure}", shift_interval(weights, measure), "ln", "HN-ATT",
+                                   "higher") for measure in ("α", "α·T")]
+    return measured
 
 
 # ---- Figures 5/6: reviews shaded by their weights ------------------------------------------
