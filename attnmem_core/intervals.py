@@ -13,7 +13,8 @@ quantity comes here first. The confidence is pre-registered: 95 %, two-sided, fo
 - `from_bootstrap`: a paired bootstrap over test items (`scoring.paired_bootstrap`), one seed.
 
 An interval over seeds needs two seeds on each side; with one it is NaN and says so, and the
-claim reads it as undecided: one seed is judged only by an interval over test items.
+claim reads it as undecided: one seed is judged only by an interval over test items. A seed that
+measured nothing (NaN) leaves no number at all, and the method says how many did.
 """
 
 from __future__ import annotations
@@ -57,9 +58,17 @@ def _values(name: str, values: Sequence[float]) -> np.ndarray:
     array = np.asarray(values, dtype=float)
     if array.ndim != 1 or not len(array):
         raise ValueError(f"{name}: give one number per seed, got {values!r}")
-    if np.isnan(array).any():
-        raise ValueError(f"{name}: {values!r} holds NaN; a run that measured nothing cannot enter an interval")
     return array
+
+
+def _unmeasured(*samples: np.ndarray, over: str = "seeds") -> Interval | None:
+    """No number at all when some draw measured nothing (NaN: e.g. a captioner that named no item), saying how many."""
+    missing = sum(int(np.isnan(x).sum()) for x in samples)
+    if not missing:
+        return None
+    return Interval(
+        math.nan, math.nan, math.nan, f"{missing} of {_seeds(*map(len, samples), over=over)} measured nothing"
+    )
 
 
 def _seeds(*counts: int, over: str = "seeds") -> str:
@@ -70,6 +79,8 @@ def _seeds(*counts: int, over: str = "seeds") -> str:
 def mean(values: Sequence[float], over: str = "seeds") -> Interval:
     """The mean over seeds (or other draws, `over`, e.g. test sentences) with Student's t interval."""
     x = _values("values", values)
+    if unmeasured := _unmeasured(x, over=over):
+        return unmeasured
     method = f"t over {over}, {_seeds(len(x), over=over)}"
     if len(x) < 2:
         return Interval(float(x[0]), math.nan, math.nan, f"{_seeds(1, over=over)}: no interval over {over}")
@@ -82,6 +93,8 @@ def mean(values: Sequence[float], over: str = "seeds") -> Interval:
 def difference(a: Sequence[float], b: Sequence[float], over: str = "seeds") -> Interval:
     """mean(a) − mean(b) over independent seeds (or other draws, `over`) with Welch's t interval."""
     x, y = _values("a", a), _values("b", b)
+    if unmeasured := _unmeasured(x, y, over=over):
+        return unmeasured
     value = float(x.mean() - y.mean())
     if min(len(x), len(y)) < 2:
         return Interval(value, math.nan, math.nan, f"{_seeds(len(x), len(y), over=over)}: no interval over {over}")

@@ -71,8 +71,6 @@ def test_text_shows_the_interval_and_how_it_was_computed():
 
 
 def test_bad_values_are_named():
-    with pytest.raises(ValueError, match="holds NaN"):
-        intervals.mean([0.1, math.nan])
     with pytest.raises(ValueError, match="give one number per seed"):
         intervals.mean([])
     with pytest.raises(ValueError, match="errors=5, items=4"):
@@ -103,3 +101,10 @@ def test_draws_other_than_seeds_are_named_in_the_method():
     assert intervals.difference([1.0, 2.0, 3.0], [0.0, 1.0], over="occurrences").method == "Welch t, 3 + 2 occurrences"
     assert intervals.mean([0.5, 0.7], over="test sentences").method == "t over test sentences, 2 test sentences"
     assert intervals.mean([0.5], over="test sentences").method == "1 test sentence: no interval over test sentences"
+
+
+def test_a_seed_that_measured_nothing_leaves_no_number_and_says_so():
+    unmeasured = intervals.difference([0.1, math.nan, 0.3], [0.2, 0.2])
+    assert math.isnan(unmeasured.value) and not unmeasured.known
+    assert unmeasured.method == "1 of 3 + 2 seeds measured nothing"
+    assert intervals.mean([math.nan]).method == "1 of 1 seed measured nothing"
