@@ -7,6 +7,7 @@ from conftest import built_page
 
 from attnmem_core.claims import VERDICTS
 from attnmem_core.data.fashion_mnist import source
+from attnmem_core.experiments import show_attend_tell as cx
 from attnmem_core.runner import NOTEBOOKS, NotebookFailed, run_notebook
 
 NOTEBOOK = NOTEBOOKS / "01_show_attend_tell.ipynb"
@@ -18,7 +19,11 @@ def test_smoke_run_writes_results_with_claims_data_hashes_and_provenance(smoke_r
     record = json.loads((root / "results" / "01_show_attend_tell-smoke.json").read_text())
     assert {c["id"] for c in record["claims"]} == {"attention-helps-busy-scenes", "hard-matches-soft",
                                                    "attention-follows-object", "regulariser-helps"}
-    assert all(c["verdict"] in VERDICTS for c in record["claims"])
+    assert all(c["verdict"] in VERDICTS and c["reason"] for c in record["claims"])
+    hard = next(c for c in record["claims"] if c["id"] == "hard-matches-soft")
+    assert hard["primary"]["condition"] == "hard − soft BLEU-4 > -2 BLEU" and hard["revision"]["first"]
+    assert set(hard["primary"]["convergence"]) == {"hard", "soft"}
+    assert {r: len(c) for r, c in record["metrics"]["convergence"].items()} == {m: 1 for m in cx.MODELS}
     assert {r["model"] for r in record["metrics"]["runs"]} == {"soft", "hard", "none", "soft, λ = 0"}
     assert all(0 <= r["BLEU-4"] <= 100 for r in record["metrics"]["runs"])
     assert record["metrics"]["data"]["files_sha256"] == source()["files"]

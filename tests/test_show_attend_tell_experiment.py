@@ -2,12 +2,13 @@
 hand-made maps, coverage, upsampling, the run plan and cache key, and decoding whole test sets."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from attnmem_core.data import scenes
 from attnmem_core.data.scenes import Item
-from attnmem_core import runs
+from attnmem_core import intervals, runs
 from attnmem_core.experiments import show_attend_tell as cx
 from attnmem_core.runner import REPO
 
@@ -159,3 +160,28 @@ def test_nltk_counts_a_caption_shorter_than_n_as_one_missed_n_gram():
     hypotheses = [["a", "coat"], ["a", "b", "c", "d"]]
     # precisions 6/6, 4/4, 2/(1 + 2), 1/(1 + 1)
     assert cx.bleu(hypotheses, [[h] for h in hypotheses])["BLEU-4"] == pytest.approx(100 * (2 / 3 * 1 / 2) ** 0.25)
+
+
+def test_validation_scenes_come_from_training_items_with_another_seed_and_carry_their_references(data):
+    assert len(data.valid) == SMOKE.valid_scenes and data.valid.seed == data.train.seed + 1
+    assert len(data.valid_captions) == sum(map(len, data.valid.references))
+    for row, scene in zip(data.valid_captions[::5], data.valid_scene_of[::5]):
+        ids = [i for i in row.tolist() if i != cx.PAD]
+        assert cx.words_of(ids[1:-1]) in data.valid.references[int(scene)]
+
+
+def test_quantities_compare_models_over_their_seeds_with_welch_intervals():
+    seeds = (0, 1, 2)
+    bleu = {"soft": (30.0, 32.0, 31.0), "hard": (25.0, 26.5, 26.0), "none": (20.0, 21.0, 22.0),
+            "soft, λ = 0": (29.0, 30.0, 31.5)}
+    frame = pd.DataFrame([{"model": m, "seed": s, "BLEU-4": b, "correctness ratio": 2.0 + s / 10,
+                           "coverage penalty": 10.0 - b / 10} for m, bs in bleu.items() for s, b in zip(seeds, bs)])
+    by_items = pd.DataFrame([{"model": m, "seed": s, "items": n, "BLEU-4": b + (n - 1) * (3 if m != "none" else 1)}
+                             for m, bs in bleu.items() for s, b in zip(seeds, bs) for n in (1, 4)])
+    measured = {q.name: q for q in cx.quantities(frame, by_items)}
+    assert measured["hard − soft BLEU-4"].interval == intervals.difference(bleu["hard"], bleu["soft"])
+    assert measured["hard − soft BLEU-4"].runs == {"hard": +1, "soft": -1}
+    growth = measured["soft − none, 4 items against 1"]
+    assert growth.interval.value == pytest.approx(9.0 - 3.0) and growth.unit == "BLEU"
+    assert measured["soft − soft, λ = 0 coverage penalty"].runs == {"soft": -1, "soft, λ = 0": +1}
+    assert measured["hard correctness"].interval == intervals.mean([2.0, 2.1, 2.2])

@@ -7,14 +7,16 @@ the images are `data.scenes` canvases of 1-4 items, whose item words come with t
 box, so the where-it-looks claim can be measured, and a captioner without attention is
 trained beside them.
 
-`prepare` composes (or reads) the scenes and turns every reference into token ids.
+`prepare` composes (or reads) the scenes and turns every reference into token ids; the
+validation scenes are composed from training items with another seed, and every run records
+its validation caption NLL as it trains, which `CONVERGENCE` judges.
 `EncoderSpec` trains the CNN on single items (the paper's ImageNet VGG) and `annotated` runs
 it once over every image: the encoder is frozen, as in the paper, so every run trains its
 decoder on the same annotation grids. A `RunSpec` trains one decoder from one seed (through
 `runs.run_all`, or read from the trained-model cache), captions the test scenes with beam
 search and keeps the attention map of every generated word. The rest turns runs into the chapter's tables:
 BLEU (nltk's corpus BLEU over all references), attention correctness, coverage, BLEU by
-the number of items.
+the number of items; `quantities` gives the claims their numbers with intervals over seeds.
 
 Attention correctness: for a generated item word (a class name) in a scene holding items
 of that class, the share of the word's attention mass α_t that falls inside their boxes,
@@ -36,7 +38,7 @@ import torch
 from nltk.translate.bleu_score import corpus_bleu
 from torch import nn
 
-from attnmem_core import decoding, runs, tables
+from attnmem_core import convergence, decoding, intervals, runs, tables, verdicts
 from attnmem_core.config import check_choice
 from attnmem_core.data import fashion_mnist, scenes
 from attnmem_core.data.pairs import pad
@@ -75,15 +77,18 @@ class Scale:
     canvas: int = 64
     beam: int = 5
     clip_norm: float = 5.0
+    valid_scenes: int = 200                  # composed from training items with another seed: convergence only
+    eval_every: int = 100
 
 
 PROFILES = {
     "smoke": Scale(steps=3, seeds=(0,), workers=1, train_scenes=64, test_scenes=40, pretrain_steps=2, batch_size=8,
-                   embedding=8, hidden=8, attention=8, annotation=8, widths=(4, 4, 4), beam=2),
+                   embedding=8, hidden=8, attention=8, annotation=8, widths=(4, 4, 4), beam=2, valid_scenes=16,
+                   eval_every=1),
     "cpu": Scale(steps=800, seeds=(0, 1, 2), workers=2, train_scenes=3000, test_scenes=500, pretrain_steps=1000),
     "gpu": Scale(steps=10000, seeds=(0, 1, 2), workers=1, train_scenes=20000, test_scenes=2000,
                  pretrain_steps=3000, batch_size=64, learning_rate=1e-3, embedding=256, hidden=512, attention=256,
-                 annotation=128, widths=(32, 64, 128)),
+                 annotation=128, widths=(32, 64, 128), valid_scenes=1000, eval_every=500),
 }
 
 
@@ -104,14 +109,17 @@ def words_of(ids: list[int]) -> list[str]:
 @dataclass
 class Prepared:
     """Train and test scenes, and every training reference as ids: captions (P, T+2) = <bos> words <eos> <pad>…,
-    scene_of (P,) the scene each reference describes; once `annotated`, the frozen encoder's annotation grids of
-    every scene (split → (N, L, D)) and its weights."""
+    scene_of (P,) the scene each reference describes; the validation scenes and their references likewise; once
+    `annotated`, the frozen encoder's annotation grids of every scene (split → (N, L, D)) and its weights."""
 
     train: scenes.Scenes
     test: scenes.Scenes
     captions: torch.Tensor
     scene_of: torch.Tensor
     max_words: int
+    valid: scenes.Scenes
+    valid_captions: torch.Tensor
+    valid_scene_of: torch.Tensor
     features: dict[str, torch.Tensor] | None = None
     encoder_state: dict | None = None
 
@@ -119,10 +127,16 @@ class Prepared:
 def prepare(data_dir: str | Path, scale: Scale, seed: int = 0) -> Prepared:
     train_scenes = scenes.load_scenes(data_dir, "train", scale.train_scenes, settings(scale), seed)
     test_scenes = scenes.load_scenes(data_dir, "test", scale.test_scenes, settings(scale), seed)
-    references = [(i, [BOS, *encode(r), EOS]) for i, refs in enumerate(train_scenes.references) for r in refs]
-    captions = pad([ids for _, ids in references], PAD)
+    valid_scenes = scenes.load_scenes(data_dir, "train", scale.valid_scenes, settings(scale), seed + 1)
     max_words = max(len(r) for refs in (*train_scenes.references, *test_scenes.references) for r in refs)
-    return Prepared(train_scenes, test_scenes, captions, torch.tensor([i for i, _ in references]), max_words)
+    return Prepared(train_scenes, test_scenes, *_references(train_scenes), max_words, valid_scenes,
+                    *_references(valid_scenes))
+
+
+def _references(split: scenes.Scenes) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every reference of every scene as ids (padded), and the scene each one describes."""
+    references = [(i, [BOS, *encode(r), EOS]) for i, refs in enumerate(split.references) for r in refs]
+    return pad([ids for _, ids in references], PAD), torch.tensor([i for i, _ in references])
 
 
 def caption_batches(features: torch.Tensor, data: Prepared, batch_size: int, seed: int):
@@ -202,10 +216,10 @@ def annotate(encoder: Encoder, images: torch.Tensor, device: torch.device, batch
 
 
 def annotated(data: Prepared, encoder: runs.TrainedRun, device: torch.device) -> Prepared:
-    """`data` with the trained encoder's weights and its annotation grids of every train and test scene."""
+    """`data` with the trained encoder's weights and its annotation grids of every train, validation and test scene."""
     model = encoder.model(None)
     return replace(data, features={split: annotate(model, getattr(data, split).images, device)
-                                   for split in ("train", "test")}, encoder_state=encoder.state_dict)
+                                   for split in ("train", "valid", "test")}, encoder_state=encoder.state_dict)
 
 
 # ---- runs -----------------------------------------------------------------------------------
@@ -226,7 +240,8 @@ class RunSpec:
         """Everything that decides the trained weights and the captions."""
         return {"model": self.model, "seed": self.seed, "scale": asdict(self.scale), "device": device.type,
                 "encoder": asdict(encoder_spec(self.scale)), "scenes": settings(self.scale).as_dict(),
-                "train_scenes": len(data.train), "test_scenes": len(data.test), "scene_seed": data.train.seed}
+                "train_scenes": len(data.train), "test_scenes": len(data.test), "scene_seed": data.train.seed,
+                "valid_scene_seed": data.valid.seed}
 
     def build(self, data: Prepared) -> Captioner:
         return build(self.model, self.scale)
@@ -244,13 +259,30 @@ class RunSpec:
         history = train(model.decoder, caption_batches(data.features["train"], data, scale.batch_size, self.seed),
                         steps=scale.steps, optimizer=torch.optim.Adam(model.decoder.parameters(), lr=scale.learning_rate),
                         loss_fn=CaptionLoss(variant, pad_id=PAD, regularizer=regularizer), device=device,
-                        clip_norm=scale.clip_norm, evaluate=lambda: {}, desc=self.label, progress=False)
+                        clip_norm=scale.clip_norm, desc=self.label, progress=False, eval_every=scale.eval_every,
+                        evaluate=lambda: {"valid_nll": caption_nll(model.decoder, data, device)})
         start = time.perf_counter()
         hypotheses = caption(model, data.test.images, beam=scale.beam, max_words=data.max_words, device=device)
         decode_seconds = time.perf_counter() - start
         maps = attention_maps(model, data.features["test"], hypotheses, device)
         return runs.payload(model, history, {"hypotheses": hypotheses,
                                              "maps": [torch.from_numpy(m).half() for m in maps]}, decode_seconds)
+
+
+@torch.no_grad()
+def caption_nll(decoder: nn.Module, data: Prepared, device: torch.device, batch_size: int = 256) -> float:
+    """The validation references' negative log-likelihood per word, teacher-forced (hard attention takes its
+    expected context outside training)."""
+    decoder.eval()
+    total, words = 0.0, 0
+    for start in range(0, len(data.valid_captions), batch_size):
+        captions = data.valid_captions[start:start + batch_size].to(device)
+        features = data.features["valid"][data.valid_scene_of[start:start + batch_size]].to(device)
+        logits = decoder(features, captions[:, :-1]).logits
+        total += nn.functional.cross_entropy(logits.transpose(1, 2).float(), captions[:, 1:], ignore_index=PAD,
+                                             reduction="sum").item()
+        words += int((captions[:, 1:] != PAD).sum())
+    return total / words
 
 
 def plan(scale: Scale, seeds: list[int], steps: int) -> list[RunSpec]:
@@ -436,3 +468,44 @@ def pick_scenes(result: runs.TrainedRun, data: Prepared) -> tuple[int | None, in
         if failure is None and named - present:
             failure = i
     return shown or 0, failure
+
+
+# ---- the claims' quantities and the runs' convergence -----------------------------------------
+
+# A run has converged when its validation caption NLL stopped falling over the last half of its updates.
+CONVERGENCE = convergence.Rule("valid_nll", "min")
+
+
+def convergence_states(results: list[runs.TrainedRun]) -> dict[str, list[convergence.Convergence]]:
+    """Model → CONVERGENCE's answer for each of its runs (one per seed)."""
+    return convergence.by_run(CONVERGENCE, ((r.spec.model, r.history) for r in results))
+
+
+def quantities(frame: pd.DataFrame, by_items: pd.DataFrame) -> list[verdicts.Quantity]:
+    """The claims' numbers, each a difference between two models' seeds (Welch's t; seed i of one model is no pair
+    for seed i of another), more training taken to move each model's metric its better way:
+    - 'X − Y BLEU-4', 'X − Y coverage penalty' over the test scenes;
+    - 'X − none, 4 items' (BLEU-4 on 4-item scenes) and 'X − none, 4 items against 1': X's BLEU-4 gain from
+      1-item to 4-item scenes minus the gain of the captioner without attention;
+    - 'X correctness', each model's attention correctness ratio (× chance), t over seeds."""
+    def at(model, n):
+        rows = by_items[(by_items.model == model) & (by_items["items"] == n)].sort_values("seed")
+        return np.asarray(rows["BLEU-4"])
+
+    measured = []
+    for a, b in (("hard", "soft"), ("soft", "soft, λ = 0")):
+        measured.append(verdicts.between(f"{a} − {b} BLEU-4", intervals.difference(
+            per_seed(frame, a, "BLEU-4"), per_seed(frame, b, "BLEU-4")), "BLEU", a, b, "higher"))
+    penalty = intervals.difference(per_seed(frame, "soft", "coverage penalty"),
+                                   per_seed(frame, "soft, λ = 0", "coverage penalty"))
+    measured.append(verdicts.between("soft − soft, λ = 0 coverage penalty", penalty, "penalty", "soft", "soft, λ = 0",
+                                     "lower"))
+    for model in ("soft", "hard"):
+        measured.append(verdicts.between(f"{model} − none, 4 items", intervals.difference(at(model, 4), at("none", 4)),
+                                         "BLEU", model, "none", "higher"))
+        growth = intervals.difference(at(model, 4) - at(model, 1), at("none", 4) - at("none", 1))
+        measured.append(verdicts.between(f"{model} − none, 4 items against 1", growth, "BLEU", model, "none",
+                                         "higher"))
+        correct = intervals.mean(per_seed(frame, model, "correctness ratio"))
+        measured.append(verdicts.of_model(f"{model} correctness", correct, "×", model, "higher"))
+    return measured
