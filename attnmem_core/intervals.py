@@ -11,6 +11,7 @@ quantity comes here first. The confidence is pre-registered: 95 %, two-sided, fo
 - `rate`, `rate_difference`: a rate over seeds (t, Welch), or of one seed over its test items
   (Wilson; Newcombe's hybrid score interval for a difference of two).
 - `from_bootstrap`: a paired bootstrap over test items (`scoring.paired_bootstrap`), one seed.
+- `percentile_bootstrap`: any statistic of one sample of items (a median), resampled.
 
 An interval over seeds needs two seeds on each side; with one it is NaN and says so, and the
 claim reads it as undecided: one seed is judged only by an interval over test items. A seed that
@@ -154,3 +155,17 @@ def rate_difference(a: Sequence[float], b: Sequence[float], items: int) -> Inter
     low = d - math.hypot(p.value - p.low, q.high - q.value)
     high = d + math.hypot(p.high - p.value, q.value - q.low)
     return Interval(d, low, high, f"Newcombe over {items:,} test items, 1 seed each")
+
+
+def percentile_bootstrap(values: Sequence[float], statistic, over: str, samples: int = 1000, seed: int = 0) -> Interval:
+    """statistic(values) with the 2.5 and 97.5 percentiles of `samples` resamples of the values (e.g. a median)."""
+    x = _values("values", values)
+    rng = np.random.default_rng(seed)
+    resampled = [statistic(x[rng.integers(0, len(x), len(x))]) for _ in range(samples)]
+    low, high = np.percentile(resampled, [2.5, 97.5])
+    return Interval(
+        float(statistic(x)),
+        float(low),
+        float(high),
+        f"bootstrap over {_seeds(len(x), over=over)}, {samples:,} resamples",
+    )

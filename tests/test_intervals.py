@@ -108,3 +108,11 @@ def test_a_seed_that_measured_nothing_leaves_no_number_and_says_so():
     assert math.isnan(unmeasured.value) and not unmeasured.known
     assert unmeasured.method == "1 of 3 + 2 seeds measured nothing"
     assert intervals.mean([math.nan]).method == "1 of 1 seed measured nothing"
+
+
+def test_percentile_bootstrap_resamples_the_items_with_a_fixed_seed():
+    values = [1, 1, 2, 2, 2, 3, 5, 8, 1, 2]
+    median = intervals.percentile_bootstrap(values, np.median, "jumps", samples=500)
+    assert median.value == 2.0 and median.low <= 2.0 <= median.high
+    assert median == intervals.percentile_bootstrap(values, np.median, "jumps", samples=500)
+    assert median.method == "bootstrap over 10 jumps, 500 resamples"
