@@ -16,7 +16,11 @@ def test_smoke_run_writes_results_with_claims_data_and_provenance(smoke_run):
     record = json.loads((root / "results" / "02_rnnsearch-smoke.json").read_text())
     assert {c["id"] for c in record["claims"]} == {"search-beats-encdec", "long-sentences",
                                                    "short-search-beats-long-encdec", "monotonic-alignments"}
-    assert all(c["verdict"] in VERDICTS for c in record["claims"])
+    assert all(c["verdict"] in VERDICTS and c["reason"] for c in record["claims"])
+    search = next(c for c in record["claims"] if c["id"] == "search-beats-encdec")
+    assert search["primary"]["condition"] == "RNNsearch-30 − RNNencdec-30 BLEU > 0 BLEU"
+    assert search["primary"]["method"] == "paired bootstrap over test items, 1,000 resamples, 1 seed"
+    assert set(search["primary"]["convergence"]) == {"RNNsearch-30", "RNNencdec-30"}
     assert {r["model"] for r in record["metrics"]["runs"]} == {"RNNsearch-15", "RNNsearch-30", "RNNencdec-15", "RNNencdec-30"}
     assert all(r["bleu"]["signature"].startswith("nrefs:1") for r in record["metrics"]["runs"])
     data = record["metrics"]["data"]

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
+from attnmem_core import intervals, runs, scoring
 from attnmem_core.data import bible
 from attnmem_core.experiments import rnnsearch as tx
 from attnmem_core.runner import REPO
@@ -53,3 +54,21 @@ def test_figure3_picks_three_distinct_verses_the_first_with_a_reordered_phrase(c
     first = data.text["test"].source[chosen[0][0]]
     assert any(phrase in first for phrase in tx.REORDERED)
     assert data.words("test")[chosen[2][0]] == pytest.approx(40, abs=3)
+
+
+def test_one_seeds_slope_interval_is_a_bootstrap_around_figure_2s_slope_and_its_bleu_gap_koehns(corpus, tmp_path):
+    data = tx.prepare(corpus, SMOKE, "bpe", tmp_path)
+    references, words = list(data.text["test"].target), data.words("test")
+    worse_when_long = [" ".join(r.split()[: max(1, len(r.split()) // 2)]) if n > 15 else r
+                       for r, n in zip(references, words)]
+    a, b = (runs.TrainedRun(tx.RunSpec(model, 30, 0, SMOKE), [], {"hypotheses": h}, {}, 0, 0.0, 0.0, False)
+            for model, h in (("RNNsearch", references), ("RNNencdec", worse_when_long)))
+    edges = [1, 10, 20, 1000]
+    both = tx.by_length([a, b], data, edges)
+    alone = tx.slope_interval([a], [], data, edges, samples=200)
+    assert alone.value == pytest.approx(tx.slope(both, "RNNsearch-30")) and alone.low <= alone.value <= alone.high
+    gap = tx.slope_interval([a], [b], data, edges, samples=200)
+    assert gap.value == pytest.approx(tx.slope(both, "RNNsearch-30") - tx.slope(both, "RNNencdec-30"))
+    assert gap.low > 0 and gap.method == f"bootstrap over {len(references):,} test verses, 200 resamples, 1 seed"
+    assert tx.bleu_gap([a], [b], data) == intervals.from_bootstrap(scoring.paired_bootstrap(references, worse_when_long,
+                                                                                            references, seed=0))

@@ -8,7 +8,8 @@ The task itself (tokenized corpus, loss, perplexity, decoding) is `attnmem_core.
 A `RunSpec` is one model from one seed at one cut-off; `runs.run_all` trains it or reads it
 from the trained-model cache, and it translates the test set once trained. Chapters 4 and 5
 plan the same specs and get the cached baselines back. The rest turns runs into the paper's
-Table 1, Figure 2 and Figure 3 analogs.
+Table 1, Figure 2 and Figure 3 analogs, and into the claims' quantities: BLEU gaps and slopes
+with intervals (over seeds, or over the test verses of one seed) and each run's convergence.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import torch
 from scipy import stats
 from torch import nn
 
-from attnmem_core import runs, scoring, tables, translation
+from attnmem_core import convergence, intervals, runs, scoring, tables, translation, verdicts
 from attnmem_core.data import pairs, subwords
 from attnmem_core.models import rnnsearch
 from attnmem_core.runtime import autocast_dtype, seed_everything
@@ -34,6 +35,8 @@ PAPER_TABLE1 = {
     "RNNsearch-50*": (28.45, 36.15), "Moses": (33.30, 35.63),
 }
 MODELS = tuple(rnnsearch.MODELS)
+# A run has converged when its validation perplexity stopped falling over the last half of its updates.
+CONVERGENCE = convergence.Rule("valid_perplexity", "min")
 
 
 @dataclass(frozen=True)
@@ -177,6 +180,78 @@ def slope(frame: pd.DataFrame, model: str) -> float:
     rows = frame[(frame.model == model) & (frame.sentences > 0)]
     midpoints = (rows.lo + rows.hi - 1) / 2
     return float(np.polyfit(midpoints, rows.bleu, 1, w=np.sqrt(rows.sentences))[0] * 10)
+
+
+def bleu_gap(a: list[runs.TrainedRun], b: list[runs.TrainedRun], data: translation.Prepared) -> intervals.Interval:
+    """Test BLEU of a − b: Welch's t over seeds, or Koehn's paired bootstrap over the test verses with one seed each."""
+    if len(a) == 1 and len(b) == 1:
+        references = list(data.text["test"].target)
+        return intervals.from_bootstrap(scoring.paired_bootstrap(a[0].outputs["hypotheses"], b[0].outputs["hypotheses"],
+                                                                 references, seed=a[0].spec.seed))
+    return intervals.difference([bleu_on_test(r, data) for r in a], [bleu_on_test(r, data) for r in b])
+
+
+def slope_interval(a: list[runs.TrainedRun], b: list[runs.TrainedRun], data: translation.Prepared, edges: list[int],
+                   samples: int = 1000) -> intervals.Interval:
+    """slope(a) − slope(b), or slope(a) alone when b is empty: Welch's t (Student's) over seeds' slopes with several
+    seeds, or with one seed each a percentile bootstrap over the test verses, the same resamples for both."""
+    def slopes(runs_):
+        return [slope(by_length([r], data, edges), r.spec.label) for r in runs_]
+    if len(a) > 1 or len(b) > 1:
+        return intervals.difference(slopes(a), slopes(b)) if b else intervals.mean(slopes(a))
+    references, lengths = list(data.text["test"].target), np.asarray(data.words("test"))
+    bucket = np.digitize(lengths, edges) - 1
+    midpoints = np.array([(lo + hi - 1) / 2 for lo, hi in zip(edges, edges[1:])])
+    rng = np.random.default_rng(a[0].spec.seed)
+    counts = [np.bincount(rng.integers(0, len(lengths), len(lengths)), minlength=len(lengths)) for _ in range(samples)]
+
+    def resampled(run):
+        stats_ = scoring.sentence_stats(run.outputs["hypotheses"], references)
+        return np.array([_slope(midpoints, bucket, stats_, weights) for weights in [np.ones(len(lengths)), *counts]])
+    values = resampled(a[0]) - (resampled(b[0]) if b else 0.0)
+    low, high = np.percentile(values[1:], [2.5, 97.5])
+    return intervals.Interval(float(values[0]), float(low), float(high),
+                              f"bootstrap over {len(lengths):,} test verses, {samples:,} resamples, 1 seed")
+
+
+def _slope(midpoints: np.ndarray, bucket: np.ndarray, stats_: np.ndarray, weights: np.ndarray) -> float:
+    """`slope` of one (re)sample: each verse counted `weights` times."""
+    sentences = np.bincount(bucket, weights=weights, minlength=len(midpoints))
+    bleu = np.array([scoring.bleu_from_stats((weights[bucket == k, None] * stats_[bucket == k]).sum(0))
+                     if sentences[k] else np.nan for k in range(len(midpoints))])
+    kept = sentences > 0
+    return float(np.polyfit(midpoints[kept], bleu[kept], 1, w=np.sqrt(sentences[kept]))[0] * 10)
+
+
+def convergence_states(results: list[runs.TrainedRun]) -> dict[str, list[convergence.Convergence]]:
+    """'RNNsearch-40' and the like → CONVERGENCE's answer for each of its runs (one per seed)."""
+    return convergence.by_run(CONVERGENCE, ((r.spec.label, r.history) for r in results))
+
+
+def quantities(results: list[runs.TrainedRun], data: translation.Prepared, edges: list[int], short: int, long: int,
+               taus: list[float], backward_jumps: list[int]) -> list[verdicts.Quantity]:
+    """The claims' numbers: BLEU gaps (`bleu_gap`) of RNNsearch over RNNencdec, the slopes of RNNsearch-`long` and
+    RNNencdec-`long` and their difference (`slope_interval`; a higher slope is taken for more training's way), and
+    RNNsearch-`long`'s alignments: mean τ over the test verses (Student's t) and the median backward jump
+    (bootstrap over the jumps)."""
+    by_label: dict[str, list[runs.TrainedRun]] = {}
+    for r in sorted(results, key=lambda r: r.spec.seed):
+        by_label.setdefault(r.spec.label, []).append(r)
+    S, L, ES, EL = f"RNNsearch-{short}", f"RNNsearch-{long}", f"RNNencdec-{short}", f"RNNencdec-{long}"
+    measured = [verdicts.between(f"{a} − {b} BLEU", bleu_gap(by_label[a], by_label[b], data), "BLEU", a, b, "higher")
+                for a, b in ((L, EL), (S, ES), (S, EL))]
+    unit = "BLEU per 10 words"
+    measured.append(verdicts.between(f"slope {L} − slope {EL}", slope_interval(by_label[L], by_label[EL], data, edges),
+                                     unit, L, EL, "higher"))
+    measured += [verdicts.of_model(f"slope {label}", slope_interval(by_label[label], [], data, edges), unit, label,
+                                   "higher") for label in (L, EL)]
+    tau = intervals.mean(taus, over="test verses") if taus else intervals.Interval(
+        np.nan, np.nan, np.nan, "no test verse has two distinct peaks, so none has a τ")
+    measured.append(verdicts.of_model("mean τ", tau, "τ", L, "higher"))
+    jumps = intervals.percentile_bootstrap(backward_jumps, np.median, "backward jumps") if backward_jumps else (
+        intervals.Interval(0.0, 0.0, 0.0, "no backward jump"))
+    measured.append(verdicts.of_model("median backward jump", jumps, "tokens", L, "lower"))
+    return measured
 
 
 # ---- Figure 3: alignments ---------------------------------------------------------------------
