@@ -16,7 +16,13 @@ def test_smoke_run_writes_results_with_claims_costs_and_provenance(smoke_run):
     record = json.loads((root / "results" / "04_transformer-smoke.json").read_text())
     assert {c["id"] for c in record["claims"]} == {"transformer-beats-rnnsearch-cheaper", "single-head-worse",
                                                    "learned-equals-sinusoidal", "scaling-matters", "sinusoids-extrapolate"}
-    assert all(c["verdict"] in VERDICTS for c in record["claims"])
+    assert all(c["verdict"] in VERDICTS and c["reason"] for c in record["claims"])
+    scaling = next(c for c in record["claims"] if c["id"] == "scaling-matters")
+    assert scaling["primary"]["condition"] == "perplexity h=1, unscaled / h=1 > 1.02 ×"
+    assert [i["quantity"] for i in scaling["illustrations"]] == [
+        "Jacobian norm unscaled / scaled at d_k = d_model, random vectors"]
+    table3 = next(c for c in record["claims"] if c["id"] == "single-head-worse")
+    assert set(table3["primary"]["convergence"]) == {"h=1", "base at 3 updates"}
     metrics = record["metrics"]
     runs = metrics["transformer_runs"]
     assert {r["variant"] for r in runs} >= {"base", "h=1", "learned", "no positions", "h=1, unscaled"}

@@ -93,3 +93,19 @@ def test_paper_rows_stand_in_the_same_relation_to_the_base():
                     "h=1, unscaled": None}
     gpu = trx.PROFILES["gpu"]
     assert [trx.paper_row(v, gpu) for v in trx.table3_variants(gpu)[:4]] == ["h=1", "h=4", "h=16", "h=32"]
+
+
+def test_table_3_judges_the_base_on_its_curve_up_to_the_update_it_is_compared_at():
+    def trained(spec, curve):
+        history = [{"step": CPU.eval_every * (i + 1), "valid_perplexity": p} for i, p in enumerate(curve)]
+        return runs.TrainedRun(spec, history, {}, {}, 0, 1.0, 0.0, cached=True)
+
+    falling_then_flat = [90.0, 40.0, 30.0, 29.9, 29.9, 29.9]  # evaluated every 225 updates: still falling at 225
+    main = [trained(trx.RunSpec(trx.Variant("base"), 40, CPU.steps, 0, CPU), falling_then_flat)]
+    rnn = [trained(rnnsearch.RunSpec("RNNsearch", 40, 0, rnnsearch.PROFILES["cpu"]), [50.0, 40.0, 39.9, 39.9])]
+    variants = [trained(trx.RunSpec(v, 40, CPU.ablation_steps, 0, CPU), [70.0]) for v in trx.table3_variants(CPU)]
+    states = trx.convergence_states(rnn, main, main + variants, CPU, 40)
+    assert states["Transformer"][0].converged and states["RNNsearch-40"][0].converged
+    assert not states[f"base at {CPU.ablation_steps} updates"][0].converged
+    assert states[f"base at {CPU.ablation_steps} updates"][0].step == CPU.ablation_steps
+    assert set(states) >= {"h=1", "learned", "h=1, unscaled"}

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from attnmem_core import runs, scoring, tables, translation
+from attnmem_core import convergence, intervals, runs, scoring, tables, translation, verdicts
 from attnmem_core.experiments import rnnsearch
 from attnmem_core.models.transformer import Transformer, label_smoothed_nll, lr_lambda
 from attnmem_core.runtime import autocast_dtype, seed_everything
@@ -399,3 +399,56 @@ def extrapolation(sinusoidal: list[runs.TrainedRun], learned: list[runs.TrainedR
             "within_delta": [bleu_on(s, seen) - bleu_on(lr, seen) for s, lr in zip(sinusoidal, learned)],
             "perplexity_beyond": {kind: [perplexities(r, [scale.short + 1, 1000]).perplexity[0] for r in group]
                                   for kind, group in (("sinusoidal", sinusoidal), ("learned", learned))}}
+
+
+# ---- the claims' quantities and the runs' convergence -----------------------------------------
+
+# A run has converged when its validation perplexity stopped falling over the last half of its updates.
+CONVERGENCE = convergence.Rule("valid_perplexity", "min")
+
+
+def convergence_states(rnn: list[runs.TrainedRun], main: list[runs.TrainedRun], outcomes: list[runs.TrainedRun],
+                       scale: Scale, cutoff: int) -> dict[str, list[convergence.Convergence]]:
+    """Each run the claims name → CONVERGENCE's answer, one per seed: RNNsearch, the main Transformer, the same
+    Transformer stopped where Table 3 compares it ('base at N updates'), each Table 3 variant, and the two
+    extrapolation runs ('sinusoidal ≤20', 'learned ≤20')."""
+    at = scale.ablation_steps
+    histories = [(r.spec.label, r.history) for r in rnn] + [("Transformer", r.history) for r in main]
+    histories += [(f"base at {at} updates", [row for row in r.history if row["step"] <= at]) for r in main]
+    histories += [(v.name, r.history) for v in table3_variants(scale) for r in find(outcomes, v.name, cutoff, at)]
+    for kind, name in (("sinusoidal", "base"), ("learned", "learned")):
+        histories += [(f"{kind} ≤{scale.short}", r.history) for r in find(outcomes, name, scale.short)]
+    return convergence.by_run(CONVERGENCE, histories)
+
+
+def quantities(rnn: list[runs.TrainedRun], main: list[runs.TrainedRun], data: translation.Prepared, scale: Scale,
+               costs: list[dict], ablation: dict[str, list[dict]], extrapolation: dict,
+               jacobian_ratio: float) -> list[verdicts.Quantity]:
+    """The claims' numbers, with intervals over seeds (Welch's t; Student's t for a per-seed cost ratio) or, for
+    one seed, a paired bootstrap over the test verses:
+    - 'Transformer − RNNsearch BLEU' on the test verses (`rnnsearch.bleu_gap`);
+    - the Transformer's FLOPs and seconds to reach RNNsearch's validation BLEU over RNNsearch's training FLOPs and
+      seconds (infinite when it never did);
+    - Table 3's validation perplexity ratios to the base at `ablation_steps` (Welch's t on the logs);
+    - 'sinusoidal − learned BLEU beyond the cut-off' on the test verses longer than any seen in training;
+    - the Jacobian ratio on random vectors, which no run can change: an illustration."""
+    label = rnn[0].spec.label
+    measured = [verdicts.between("Transformer − RNNsearch BLEU", rnnsearch.bleu_gap(main, rnn, data), "BLEU",
+                                 "Transformer", label, "higher")]
+    for cost, total in (("flops", "rnn_flops"), ("seconds", "rnn_seconds")):
+        ratio = intervals.mean([c["reach"][cost] / c[total] for c in costs])
+        measured.append(verdicts.between(f"Transformer {cost} to RNNsearch's valid BLEU / RNNsearch's", ratio, "×",
+                                         "Transformer", label, "lower"))
+    base = f"base at {scale.ablation_steps} updates"
+    for variant, over, over_name in (("h=1", "base", base), ("learned", "base", base), ("h=1, unscaled", "h=1", "h=1")):
+        ppl = intervals.ratio([row["valid_perplexity"] for row in ablation[variant]],
+                              [row["valid_perplexity"] for row in ablation[over]])
+        measured.append(verdicts.between(f"perplexity {variant} / {over}", ppl, "×", variant, over_name, "lower"))
+    beyond = extrapolation["beyond"]
+    gap = (intervals.from_bootstrap(beyond[0]) if len(beyond) == 1 else
+           intervals.difference([b["bleu_a"] for b in beyond], [b["bleu_b"] for b in beyond]))
+    measured.append(verdicts.between("sinusoidal − learned BLEU beyond the cut-off", gap, "BLEU",
+                                     f"sinusoidal ≤{scale.short}", f"learned ≤{scale.short}", "higher"))
+    measured.append(verdicts.Quantity("Jacobian norm unscaled / scaled at d_k = d_model, random vectors",
+                                      intervals.Interval(jacobian_ratio, np.nan, np.nan, "random vectors"), "×", {}))
+    return measured
