@@ -2,7 +2,7 @@
 
 One small module per idea: parameters and profiles (`config`), seeding and devices
 (`runtime`), training (`training`), whether a run converged (`convergence`), intervals over
-seeds and test items (`intervals`), claims and their verdicts (`verdicts`; `claims` until the
-chapters move to it), results with provenance (`results`), plots (`plots`), the notebook
-runner (`runner`), and the models, memories and data sets the replications share.
+seeds and test items (`intervals`), claims and their verdicts (`claims`), results with
+provenance (`results`), plots (`plots`), the notebook runner (`runner`), and the models,
+memories and data sets the replications share.
 """

@@ -64,7 +64,8 @@ class Rule:
         floor = f", or by at most {self.atol:g}" if self.atol else ""
         return (
             f"a run has converged when the best {self.metric} of the last {self._span()} of its updates improves on "
-            f"the best before them by less than {self.tolerance:.0%} or three times its evaluation-to-evaluation noise{floor}"
+            f"the best before them by less than {self.tolerance:.0%} or three times its evaluation-to-evaluation "
+            f"noise{floor}"
         )
 
     def judge(self, history: list[dict]) -> Convergence:

@@ -1,6 +1,6 @@
 """Intervals for the claims: how sure a number measured over seeds or test items is.
 
-Every claim compares an interval with the paper's threshold (see `verdicts`), so every measured
+Every claim compares an interval with the paper's threshold (see `claims`), so every measured
 quantity comes here first. The confidence is pre-registered: 95 %, two-sided, for every chapter.
 
 - `mean`: a model's metric over seeds, Student's t interval of the mean.

@@ -6,8 +6,7 @@ import statistics
 
 import pandas as pd
 
-from attnmem_core import verdicts
-from attnmem_core.claims import Claim
+from attnmem_core.claims import Claim, Judgment
 
 FIXED = "rule (fixed before the run)"
 
@@ -20,23 +19,7 @@ def mean_spread(values, scale: float = 1.0, digits: int = 2) -> str:
     return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
-def claims_table(claims: list[Claim]) -> pd.DataFrame:
-    return pd.DataFrame(
-        [
-            {
-                "claim": c.id,
-                "the paper says": c.statement,
-                "paper": c.paper_number,
-                "rule (fixed before the run)": c.rule_text(),
-                "ours": "; ".join(f"{k} = {mean_spread(v, digits=4)}" for k, v in c.measured.items()),
-                "verdict": c.verdict,
-            }
-            for c in claims
-        ]
-    ).set_index("claim")
-
-
-def _rules(claim: verdicts.Claim, revised: bool) -> dict:
+def _rules(claim: Claim, revised: bool) -> dict:
     """The rule columns: primary effect, supporting conditions, illustrations; and the first form of a revised rule."""
     row = {
         "primary effect": claim.primary.text(),
@@ -52,7 +35,7 @@ def _rules(claim: verdicts.Claim, revised: bool) -> dict:
     return row
 
 
-def rules_table(claims: list[verdicts.Claim]) -> pd.DataFrame:
+def rules_table(claims: list[Claim]) -> pd.DataFrame:
     """The claims and their rules, shown before any run: a 'revised' column appears when some rule was changed
     after a run was seen, and the heading then no longer says that every rule was fixed before the run."""
     revised = any(c.revision for c in claims)
@@ -62,7 +45,7 @@ def rules_table(claims: list[verdicts.Claim]) -> pd.DataFrame:
     return table if revised else table.rename(columns={"primary effect": f"primary effect, {FIXED}"})
 
 
-def _convergence(judgment: verdicts.Judgment) -> str:
+def _convergence(judgment: Judgment) -> str:
     """'fw@20: 1 of 3 converged; lstm@20: converged', each run once, in the order the conditions name them."""
     states = {}
     for outcome in (judgment.primary, *judgment.supporting):
@@ -77,7 +60,7 @@ def _convergence(judgment: verdicts.Judgment) -> str:
     return "; ".join(parts)
 
 
-def verdict_table(judgments: list[verdicts.Judgment]) -> pd.DataFrame:
+def verdict_table(judgments: list[Judgment]) -> pd.DataFrame:
     """One row per claim: primary effect and its interval, supporting conditions, convergence, reason, verdict."""
     revised = any(j.claim.revision for j in judgments)
     rows = []

@@ -2,19 +2,23 @@ import json
 
 import pytest
 
-from attnmem_core.claims import Claim, Condition
+from attnmem_core import intervals
+from attnmem_core.claims import Claim, Condition, of_model
+from attnmem_core.convergence import Convergence
 from attnmem_core.results import Run, write_json_atomic
 
 
 def test_results_file_carries_provenance_and_computed_verdicts(tmp_path):
     run = Run("06_test", params={"profile": "smoke", "steps": 3}, seeds=[0, 1], device="cpu (2 threads)")
-    claim = Claim("fw-r20", "FW solves R=20", "1.81%", [Condition("fw", "<", 0.05)])
-    claim.judge({"fw": [0.01, 0.02]})
-    path = run.write(tmp_path, metrics={"fw": [0.01, 0.02]}, claims=[claim])
+    claim = Claim("fw-r20", "FW solves R=20", "1.81%", primary=Condition("fw error", "<", 5.0, "%"))
+    error = of_model("fw error", intervals.mean([1.0, 1.2]), "%", "fw", "lower")
+    converged = Convergence(True, "valid_error did not improve over the last half of its 30,000 updates", 30_000, 0.0)
+    judgment = claim.judge([error], {"fw": [converged, converged]})
+    path = run.write(tmp_path, metrics={"fw": [0.01, 0.02]}, claims=[judgment])
     assert path.name == "06_test-smoke.json"
     record = json.loads(path.read_text())
     prov = record["provenance"]
-    assert record["claims"][0]["verdict"] == "reproduced"
+    assert record["claims"][0]["verdict"] == "reproduced" and record["claims"][0]["primary"]["quantity"] == "fw error"
     assert len(prov["commit"]) == 40 and isinstance(prov["dirty"], bool)
     assert prov["packages"]["torch"] and prov["seeds"] == [0, 1] and prov["params"]["steps"] == 3
     assert prov["device"] == "cpu (2 threads)" and prov["wall_seconds"] >= 0 and prov["ended"] >= prov["started"]

@@ -1,7 +1,6 @@
-from attnmem_core import intervals, verdicts
-from attnmem_core.claims import Claim, Condition
+from attnmem_core import claims, intervals
 from attnmem_core.convergence import Convergence
-from attnmem_core.tables import claims_table, mean_spread, rules_table, verdict_table
+from attnmem_core.tables import mean_spread, rules_table, verdict_table
 
 
 def test_mean_spread_formats_one_or_several_seeds():
@@ -9,20 +8,12 @@ def test_mean_spread_formats_one_or_several_seeds():
     assert mean_spread([1.0, 3.0]) == "2.00 ± 1.41"
 
 
-def test_claims_table_shows_rule_numbers_and_computed_verdict():
-    c = Claim("fw-r20", "FW solves R=20", "1.81%", [Condition("fw@20", "<", 0.05)])
-    c.judge({"fw@20": [0.5]})
-    row = claims_table([c]).loc["fw-r20"]
-    assert row["verdict"] == "not reproduced" and row["rule (fixed before the run)"] == "fw@20 < 0.05"
-    assert row["ours"] == "fw@20 = 0.5000" and row["paper"] == "1.81%"
-
-
-def judged(claim: verdicts.Claim, fw_error: list[float], convergence) -> verdicts.Judgment:
-    q = verdicts.of_model("fw@20 error", intervals.mean(fw_error), "%", "fw@20", "lower")
+def judged(claim: claims.Claim, fw_error: list[float], convergence) -> claims.Judgment:
+    q = claims.of_model("fw@20 error", intervals.mean(fw_error), "%", "fw@20", "lower")
     return claim.judge([q], {"fw@20": convergence})
 
 
-FW_R20 = verdicts.Claim("fw-r20", "FW solves R=20", "1.81%", primary=verdicts.Condition("fw@20 error", "<", 5.0, "%"))
+FW_R20 = claims.Claim("fw-r20", "FW solves R=20", "1.81%", primary=claims.Condition("fw@20 error", "<", 5.0, "%"))
 LATE = Convergence(False, "valid_error fell 44% over the last half of its 2,000 updates", 2000, 0.44)
 DONE = Convergence(True, "valid_error did not improve over the last half of its 30,000 updates", 30000, 0)
 
@@ -38,11 +29,11 @@ def test_verdict_table_shows_primary_effect_interval_convergence_reason_and_verd
 
 
 def test_a_revised_rule_keeps_its_first_form_and_loses_fixed_before_the_run():
-    revised = verdicts.Claim(
+    revised = claims.Claim(
         **{
             **vars(FW_R20),
             "id": "fw-r20-revised",
-            "revision": verdicts.Revision("fw@20 error < 2 %", "2 % sat below our test noise"),
+            "revision": claims.Revision("fw@20 error < 2 %", "2 % sat below our test noise"),
         }
     )
     table = verdict_table([judged(FW_R20, [1.2, 1.0, 1.4], DONE), judged(revised, [1.2, 1.0, 1.4], DONE)])

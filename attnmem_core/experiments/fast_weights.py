@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from attnmem_core import convergence, intervals, runs, verdicts
+from attnmem_core import claims, convergence, intervals, runs
 from attnmem_core.data.associative_retrieval import DATA_SEED, SPLIT_SIZES, VALUES, VOCAB, RetrievalSplit
 from attnmem_core.models.fast_weights import build_retrieval_model
 from attnmem_core.runtime import seed_everything
@@ -194,7 +194,7 @@ def convergence_states(results: list[runs.TrainedRun]) -> dict[str, list[converg
     return convergence.by_run(CONVERGENCE, ((run_name(r), r.history) for r in results))
 
 
-def quantities(results: list[runs.TrainedRun], pairs: list[tuple[str, str]]) -> list[verdicts.Quantity]:
+def quantities(results: list[runs.TrainedRun], pairs: list[tuple[str, str]]) -> list[claims.Quantity]:
     """The test error (%) of every 'variant@R' with its interval, and the difference (points) of each (a, b) in
     `pairs`: over seeds with several, over the test sequences of one seed with one."""
     by_name: dict[str, list[runs.TrainedRun]] = {}
@@ -202,9 +202,9 @@ def quantities(results: list[runs.TrainedRun], pairs: list[tuple[str, str]]) -> 
         by_name.setdefault(run_name(r), []).append(r)
     error = {name: [r.outputs["test_error"] for r in rs] for name, rs in by_name.items()}
     items = {name: rs[0].spec.test_size or SPLIT_SIZES["test"] for name, rs in by_name.items()}
-    measured = [verdicts.of_model(f"{name} error", intervals.rate(error[name], items[name]).scaled(100), "%",
+    measured = [claims.of_model(f"{name} error", intervals.rate(error[name], items[name]).scaled(100), "%",
                                   name, "lower") for name in by_name]
-    measured += [verdicts.between(f"{a} − {b} error",
+    measured += [claims.between(f"{a} − {b} error",
                                   intervals.rate_difference(error[a], error[b], items[a]).scaled(100), "pp", a, b,
                                   "lower") for a, b in pairs]
     return measured

@@ -24,7 +24,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 from torch import nn
 
-from attnmem_core import convergence, intervals, runs, verdicts
+from attnmem_core import claims, convergence, intervals, runs
 from attnmem_core.data import text
 from attnmem_core.data.fine_foods import CLASSES, FineFoods
 from attnmem_core.models import han
@@ -361,15 +361,15 @@ def convergence_states(results: list[runs.TrainedRun]) -> dict[str, list[converg
     return convergence.by_run(CONVERGENCE, ((run_name(r), r.history) for r in results))
 
 
-def quantities(results: list[runs.TrainedRun], weights: pd.DataFrame, items: int) -> list[verdicts.Quantity]:
+def quantities(results: list[runs.TrainedRun], weights: pd.DataFrame, items: int) -> list[claims.Quantity]:
     """HN-ATT's test accuracy minus every other word2vec model's (points, `gap`), and the context shifts of ln α and
     ln α·T on HN-ATT (`shift_interval`; more training is taken to sharpen them, as it sharpens the attention)."""
     accuracy: dict[str, list[float]] = {}
     for r in sorted(results, key=lambda r: r.spec.seed):
         accuracy.setdefault(run_name(r), []).append(r.outputs["accuracy"])
-    measured = [verdicts.between(f"HN-ATT − {m} accuracy", gap(accuracy["HN-ATT"], accuracy[m], items).scaled(100),
+    measured = [claims.between(f"HN-ATT − {m} accuracy", gap(accuracy["HN-ATT"], accuracy[m], items).scaled(100),
                                  "pp", "HN-ATT", m, "higher") for m in NEURAL if m != "HN-ATT"]
-    measured += [verdicts.of_model(f"shift of ln {measure}", shift_interval(weights, measure), "ln", "HN-ATT",
+    measured += [claims.of_model(f"shift of ln {measure}", shift_interval(weights, measure), "ln", "HN-ATT",
                                    "higher") for measure in ("α", "α·T")]
     return measured
 

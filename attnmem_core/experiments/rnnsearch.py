@@ -22,7 +22,7 @@ import torch
 from scipy import stats
 from torch import nn
 
-from attnmem_core import convergence, intervals, runs, scoring, tables, translation, verdicts
+from attnmem_core import claims, convergence, intervals, runs, scoring, tables, translation
 from attnmem_core.data import pairs, subwords
 from attnmem_core.models import rnnsearch
 from attnmem_core.runtime import autocast_dtype, seed_everything
@@ -229,7 +229,7 @@ def convergence_states(results: list[runs.TrainedRun]) -> dict[str, list[converg
 
 
 def quantities(results: list[runs.TrainedRun], data: translation.Prepared, edges: list[int], short: int, long: int,
-               taus: list[float], backward_jumps: list[int]) -> list[verdicts.Quantity]:
+               taus: list[float], backward_jumps: list[int]) -> list[claims.Quantity]:
     """The claims' numbers: BLEU gaps (`bleu_gap`) of RNNsearch over RNNencdec, the slopes of RNNsearch-`long` and
     RNNencdec-`long` and their difference (`slope_interval`; a higher slope is taken for more training's way), and
     RNNsearch-`long`'s alignments: mean τ over the test verses (Student's t) and the median backward jump
@@ -238,19 +238,19 @@ def quantities(results: list[runs.TrainedRun], data: translation.Prepared, edges
     for r in sorted(results, key=lambda r: r.spec.seed):
         by_label.setdefault(r.spec.label, []).append(r)
     S, L, ES, EL = f"RNNsearch-{short}", f"RNNsearch-{long}", f"RNNencdec-{short}", f"RNNencdec-{long}"
-    measured = [verdicts.between(f"{a} − {b} BLEU", bleu_gap(by_label[a], by_label[b], data), "BLEU", a, b, "higher")
+    measured = [claims.between(f"{a} − {b} BLEU", bleu_gap(by_label[a], by_label[b], data), "BLEU", a, b, "higher")
                 for a, b in ((L, EL), (S, ES), (S, EL))]
     unit = "BLEU per 10 words"
-    measured.append(verdicts.between(f"slope {L} − slope {EL}", slope_interval(by_label[L], by_label[EL], data, edges),
+    measured.append(claims.between(f"slope {L} − slope {EL}", slope_interval(by_label[L], by_label[EL], data, edges),
                                      unit, L, EL, "higher"))
-    measured += [verdicts.of_model(f"slope {label}", slope_interval(by_label[label], [], data, edges), unit, label,
+    measured += [claims.of_model(f"slope {label}", slope_interval(by_label[label], [], data, edges), unit, label,
                                    "higher") for label in (L, EL)]
     tau = intervals.mean(taus, over="test verses") if taus else intervals.Interval(
         np.nan, np.nan, np.nan, "no test verse has two distinct peaks, so none has a τ")
-    measured.append(verdicts.of_model("mean τ", tau, "τ", L, "higher"))
+    measured.append(claims.of_model("mean τ", tau, "τ", L, "higher"))
     jumps = intervals.percentile_bootstrap(backward_jumps, np.median, "backward jumps") if backward_jumps else (
         intervals.Interval(0.0, 0.0, 0.0, "no backward jump"))
-    measured.append(verdicts.of_model("median backward jump", jumps, "tokens", L, "lower"))
+    measured.append(claims.of_model("median backward jump", jumps, "tokens", L, "lower"))
     return measured
 
 

@@ -38,7 +38,7 @@ import torch
 from nltk.translate.bleu_score import corpus_bleu
 from torch import nn
 
-from attnmem_core import convergence, decoding, intervals, runs, tables, verdicts
+from attnmem_core import claims, convergence, decoding, intervals, runs, tables
 from attnmem_core.config import check_choice
 from attnmem_core.data import fashion_mnist, scenes
 from attnmem_core.data.pairs import pad
@@ -481,7 +481,7 @@ def convergence_states(results: list[runs.TrainedRun]) -> dict[str, list[converg
     return convergence.by_run(CONVERGENCE, ((r.spec.model, r.history) for r in results))
 
 
-def quantities(frame: pd.DataFrame, by_items: pd.DataFrame) -> list[verdicts.Quantity]:
+def quantities(frame: pd.DataFrame, by_items: pd.DataFrame) -> list[claims.Quantity]:
     """The claims' numbers, each a difference between two models' seeds (Welch's t; seed i of one model is no pair
     for seed i of another), more training taken to move each model's metric its better way:
     - 'X − Y BLEU-4', 'X − Y coverage penalty' over the test scenes;
@@ -494,18 +494,18 @@ def quantities(frame: pd.DataFrame, by_items: pd.DataFrame) -> list[verdicts.Qua
 
     measured = []
     for a, b in (("hard", "soft"), ("soft", "soft, λ = 0")):
-        measured.append(verdicts.between(f"{a} − {b} BLEU-4", intervals.difference(
+        measured.append(claims.between(f"{a} − {b} BLEU-4", intervals.difference(
             per_seed(frame, a, "BLEU-4"), per_seed(frame, b, "BLEU-4")), "BLEU", a, b, "higher"))
     penalty = intervals.difference(per_seed(frame, "soft", "coverage penalty"),
                                    per_seed(frame, "soft, λ = 0", "coverage penalty"))
-    measured.append(verdicts.between("soft − soft, λ = 0 coverage penalty", penalty, "penalty", "soft", "soft, λ = 0",
+    measured.append(claims.between("soft − soft, λ = 0 coverage penalty", penalty, "penalty", "soft", "soft, λ = 0",
                                      "lower"))
     for model in ("soft", "hard"):
-        measured.append(verdicts.between(f"{model} − none, 4 items", intervals.difference(at(model, 4), at("none", 4)),
+        measured.append(claims.between(f"{model} − none, 4 items", intervals.difference(at(model, 4), at("none", 4)),
                                          "BLEU", model, "none", "higher"))
         growth = intervals.difference(at(model, 4) - at(model, 1), at("none", 4) - at("none", 1))
-        measured.append(verdicts.between(f"{model} − none, 4 items against 1", growth, "BLEU", model, "none",
+        measured.append(claims.between(f"{model} − none, 4 items against 1", growth, "BLEU", model, "none",
                                          "higher"))
         correct = intervals.mean(per_seed(frame, model, "correctness ratio"))
-        measured.append(verdicts.of_model(f"{model} correctness", correct, "×", model, "higher"))
+        measured.append(claims.of_model(f"{model} correctness", correct, "×", model, "higher"))
     return measured

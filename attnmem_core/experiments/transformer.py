@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from attnmem_core import convergence, intervals, runs, scoring, tables, translation, verdicts
+from attnmem_core import claims, convergence, intervals, runs, scoring, tables, translation
 from attnmem_core.experiments import rnnsearch
 from attnmem_core.models.transformer import Transformer, label_smoothed_nll, lr_lambda
 from attnmem_core.runtime import autocast_dtype, seed_everything
@@ -423,7 +423,7 @@ def convergence_states(rnn: list[runs.TrainedRun], main: list[runs.TrainedRun], 
 
 def quantities(rnn: list[runs.TrainedRun], main: list[runs.TrainedRun], data: translation.Prepared, scale: Scale,
                costs: list[dict], ablation: dict[str, list[dict]], extrapolation: dict,
-               jacobian_ratio: float) -> list[verdicts.Quantity]:
+               jacobian_ratio: float) -> list[claims.Quantity]:
     """The claims' numbers, with intervals over seeds (Welch's t; Student's t for a per-seed cost ratio) or, for
     one seed, a paired bootstrap over the test verses:
     - 'Transformer − RNNsearch BLEU' on the test verses (`rnnsearch.bleu_gap`);
@@ -433,22 +433,22 @@ def quantities(rnn: list[runs.TrainedRun], main: list[runs.TrainedRun], data: tr
     - 'sinusoidal − learned BLEU beyond the cut-off' on the test verses longer than any seen in training;
     - the Jacobian ratio on random vectors, which no run can change: an illustration."""
     label = rnn[0].spec.label
-    measured = [verdicts.between("Transformer − RNNsearch BLEU", rnnsearch.bleu_gap(main, rnn, data), "BLEU",
+    measured = [claims.between("Transformer − RNNsearch BLEU", rnnsearch.bleu_gap(main, rnn, data), "BLEU",
                                  "Transformer", label, "higher")]
     for cost, total in (("flops", "rnn_flops"), ("seconds", "rnn_seconds")):
         ratio = intervals.mean([c["reach"][cost] / c[total] for c in costs])
-        measured.append(verdicts.between(f"Transformer {cost} to RNNsearch's valid BLEU / RNNsearch's", ratio, "×",
+        measured.append(claims.between(f"Transformer {cost} to RNNsearch's valid BLEU / RNNsearch's", ratio, "×",
                                          "Transformer", label, "lower"))
     base = f"base at {scale.ablation_steps} updates"
     for variant, over, over_name in (("h=1", "base", base), ("learned", "base", base), ("h=1, unscaled", "h=1", "h=1")):
         ppl = intervals.ratio([row["valid_perplexity"] for row in ablation[variant]],
                               [row["valid_perplexity"] for row in ablation[over]])
-        measured.append(verdicts.between(f"perplexity {variant} / {over}", ppl, "×", variant, over_name, "lower"))
+        measured.append(claims.between(f"perplexity {variant} / {over}", ppl, "×", variant, over_name, "lower"))
     beyond = extrapolation["beyond"]
     gap = (intervals.from_bootstrap(beyond[0]) if len(beyond) == 1 else
            intervals.difference([b["bleu_a"] for b in beyond], [b["bleu_b"] for b in beyond]))
-    measured.append(verdicts.between("sinusoidal − learned BLEU beyond the cut-off", gap, "BLEU",
+    measured.append(claims.between("sinusoidal − learned BLEU beyond the cut-off", gap, "BLEU",
                                      f"sinusoidal ≤{scale.short}", f"learned ≤{scale.short}", "higher"))
-    measured.append(verdicts.Quantity("Jacobian norm unscaled / scaled at d_k = d_model, random vectors",
+    measured.append(claims.Quantity("Jacobian norm unscaled / scaled at d_k = d_model, random vectors",
                                       intervals.Interval(jacobian_ratio, np.nan, np.nan, "random vectors"), "×", {}))
     return measured
