@@ -237,3 +237,13 @@ def test_bad_sources_and_lengths_are_refused():
     source[0, 0] = 0
     with pytest.raises(ValueError, match="at least one token"):
         model(source, target_in)
+
+
+def test_a_state_dict_loads_into_a_fresh_model():
+    """Weight normalisation stores g and v per layer: what the model cache saves must rebuild the same translator."""
+    trained, (source, target_in) = make(), batch()
+    torch.manual_seed(5)
+    fresh = ConvS2S(30, 40, **SIZES).eval()
+    assert not torch.equal(fresh(source, target_in), trained(source, target_in))
+    fresh.load_state_dict({k: v.clone() for k, v in trained.state_dict().items()})
+    torch.testing.assert_close(fresh(source, target_in), trained(source, target_in), rtol=0, atol=0)
