@@ -232,7 +232,8 @@ class ConvS2S(nn.Module):
         return self._decode(memory, self.initial_state(memory), target_in)[0]
 
     def attention_maps(self, source: torch.Tensor, target_in: torch.Tensor) -> dict[str, torch.Tensor]:
-        """ "cross": every attending layer's attention, bottom first (A, B, Ty, Tx); "logits" (B, Ty, V)."""
+        """The attention of every attending layer, in the order of `attention_layers`, as "cross" (A, B, Ty, Tx), and
+        the teacher-forced "logits" (B, Ty, V)."""
         memory = self.encode(source)
         logits, _, maps = self._decode(memory, self.initial_state(memory), target_in)
         return {"cross": torch.stack(maps), "logits": logits}
