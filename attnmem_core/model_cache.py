@@ -39,19 +39,27 @@ def path_for(directory: str | Path, name: str, config: dict) -> Path:
     return Path(directory) / f"{name}-{hashlib.sha256(text.encode()).hexdigest()[:16]}.pt"
 
 
-def load_or_train(directory: str | Path, name: str, config: dict, train: Callable[[], dict]) -> tuple[dict, bool]:
-    """(payload, was_cached): the stored payload for this configuration, or `train()`'s, stored first.
-
-    `train` returns a dict of tensors and plain values (e.g. the state dict and the history);
-    the payload is that dict plus the configuration.
-    """
+def load(directory: str | Path, name: str, config: dict) -> dict | None:
+    """The stored payload for this configuration (tensors on the CPU), or None when there is none."""
     path = path_for(directory, name, config)
-    if path.exists():
-        try:
-            return torch.load(path, map_location="cpu", weights_only=True), True
-        except Exception as error:  # torch raises several kinds on a truncated or foreign file
-            raise RuntimeError(f"{path} is not a readable model file ({error}); delete it to train again") from error
-    payload = {**train(), "config": config}
-    with atomic_write(path) as f:
-        torch.save(payload, f)
-    return payload, False
+    if not path.exists():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises several kinds on a truncated or foreign file
+        raise RuntimeError(f"{path} is not a readable model file ({error}); delete it to train again") from error
+
+
+def store(directory: str | Path, name: str, config: dict, payload: dict) -> None:
+    """Keep `payload` (a dict of tensors and plain values) under this configuration; the configuration joins it."""
+    with atomic_write(path_for(directory, name, config)) as f:
+        torch.save({**payload, "config": config}, f)
+
+
+def load_or_train(directory: str | Path, name: str, config: dict, train: Callable[[], dict]) -> tuple[dict, bool]:
+    """(payload, was_cached): the stored payload for this configuration, or `train()`'s, stored first."""
+    payload = load(directory, name, config)
+    if payload is not None:
+        return payload, True
+    store(directory, name, config, train())
+    return load(directory, name, config), False
