@@ -117,6 +117,7 @@ def test_the_gated_linear_unit_halves_the_channels():
 
 def test_beam_of_one_is_greedy():
     model = make()
+    assert isinstance(model, decoding.Translator)
     for p in model.parameters():  # sharper distributions than the initial ones
         torch.nn.init.normal_(p, std=0.5)
     source, limits = batch()[0], dict(bos_id=BOS, eos_id=EOS, max_ratio=1.0, max_extra=3)
