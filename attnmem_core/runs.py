@@ -17,6 +17,7 @@ the same record whether it trained the model or found it.
 """
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -91,8 +92,12 @@ def file_name(label: str) -> str:
     return re.sub(r"[^\w.=-]+", "-", label, flags=re.ASCII).strip("-")
 
 
-def _train(spec: Spec, data: Any, device: str) -> dict:
-    return spec.train(data, torch.device(device))
+def _train(spec: Spec, data: Any, device: str) -> bytes:
+    """The payload as torch.save writes it: one buffer crosses from a worker, however many tensors it holds (a
+    process pool would otherwise share each tensor through a file descriptor of its own, and run out)."""
+    buffer = io.BytesIO()
+    torch.save(spec.train(data, torch.device(device)), buffer)
+    return buffer.getvalue()
 
 
 def run_all(specs: Sequence[Spec], data: Any, *, device: str | torch.device, workers: int,
@@ -104,7 +109,7 @@ def run_all(specs: Sequence[Spec], data: Any, *, device: str | torch.device, wor
     trained = run_parallel(_train, [specs[i] for i in missing], workers=workers,
                            context={"data": data, "device": str(device)}, cost=lambda spec: spec.cost(), desc=desc)
     for i, stored in zip(missing, trained):
-        model_cache.store(models_dir, *keys[i], stored)
+        model_cache.store(models_dir, *keys[i], torch.load(io.BytesIO(stored), weights_only=True))
     return [_record(spec, model_cache.load(models_dir, *key), cached=i not in missing)
             for i, (spec, key) in enumerate(zip(specs, keys))]
 

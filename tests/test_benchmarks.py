@@ -1,7 +1,7 @@
 """The benchmarks still run (one tiny pass) and return their tables; their numbers are read from `make bench`."""
 import pandas as pd
 
-from benchmarks import cli, fast_weights, han, rnnsearch, show_attend_tell, timing, transformer
+from benchmarks import cli, convs2s, fast_weights, han, rnnsearch, show_attend_tell, timing, transformer
 
 
 def _positive(table: pd.DataFrame) -> bool:
@@ -34,6 +34,21 @@ def test_transformer_benchmark_times_both_models_and_both_attention_paths():
                                                              "--repeats", "1"]).values()
     assert list(sizes.index) == ["ours", "torch.nn.Transformer"] and _positive(sizes) and _positive(ratio)
     assert list(attention.index) == ["B=32, T=40", "B=8, T=256"] and _positive(attention) and _positive(speed_up)
+
+
+def test_convs2s_benchmark_times_both_models_and_their_ratios():
+    sizes, ratio = convs2s.measure(["--profile", "smoke", "--batches", "1", "--sentences", "4",
+                                    "--repeats", "1"]).values()
+    assert list(sizes.index) == ["ConvS2S", "Transformer"] and list(ratio.index) == ["ConvS2S / Transformer"]
+    assert list(ratio.columns) == ["parameters", "train tokens/s", "beam-2 sentences/s"]
+    assert _positive(sizes) and _positive(ratio)
+
+
+def test_convs2s_width_brings_the_parameter_count_closest_to_the_target():
+    vocab, layers = (50, 60), (2, 1)
+    target = convs2s.parameters(convs2s.convs2s(vocab, 16, layers, 37, 0.1)) + 5   # just above width 37's count
+    width = convs2s.matched_width(vocab, 16, layers, 0.1, target)
+    assert width == 37
 
 
 def test_show_attend_tell_benchmark_times_every_variant_and_two_ratios():

@@ -93,3 +93,22 @@ def test_every_chapters_spec_keeps_the_protocol():
              show_attend_tell.encoder_spec(show_attend_tell.PROFILES["smoke"])]
     assert all(isinstance(spec, runs.Spec) for spec in specs)
     assert not isinstance(object(), runs.Spec)
+
+
+@dataclass(frozen=True)
+class ManyTensorsSpec(LineSpec):
+    """A run whose outputs hold more small tensors than a process may open files (20,000 here), as HAN's attention
+    weights do."""
+
+    def train(self, data, device):
+        model = self.build(data)
+        history = train(model, random_batches(*data, 16, self.seed), steps=1, device=device, evaluate=lambda: {},
+                        optimizer=torch.optim.SGD(model.parameters(), lr=0.1), loss_fn=nn.functional.mse_loss,
+                        progress=False)
+        return runs.payload(model, history, {"weights": [torch.full((3,), float(i)) for i in range(20000)]})
+
+
+def test_worker_processes_return_runs_with_thousands_of_tensors(line, tmp_path):
+    [trained] = runs.run_all([ManyTensorsSpec(0)], line, device="cpu", workers=2, models_dir=tmp_path)
+    assert len(trained.outputs["weights"]) == 20000
+    torch.testing.assert_close(trained.outputs["weights"][4321], torch.full((3,), 4321.0))
