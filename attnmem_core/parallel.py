@@ -151,7 +151,9 @@ def _call(fn: Callable, run, context: dict):
 def _run_on(
     client: Client, fn: Callable, runs: Sequence, context: dict, cost: Callable | None, desc: str, gpu: bool
 ) -> list:
-    shared = client.scatter(context, broadcast=True, hash=False) if context else {}
+    # a list, not the dict: a dict's keys would become the data's keys on the scheduler, shared with other clients
+    values = client.scatter(list(context.values()), broadcast=True, hash=False) if context else []
+    shared = dict(zip(context, values))
     order = sorted(range(len(runs)), key=lambda i: -cost(runs[i])) if cost else range(len(runs))
     batch = uuid.uuid4().hex  # keys unique to this call; the dashboard groups them under `desc`
     jobs = {

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from distributed import Client
+from distributed import Client, get_worker
 
 from attnmem_core import parallel
 from attnmem_core.config import SCHEDULER_ENV
@@ -86,6 +86,10 @@ def started_at(run, pause: float = 1.0) -> tuple:
     return run, start, os.getpid()
 
 
+def keys_held_by_the_worker(run, base: int) -> list[str]:
+    return [str(key) for key in get_worker().data]
+
+
 def leave_a_mark(run, directory: Path) -> None:
     (directory / str(run)).touch()
 
@@ -106,6 +110,14 @@ def test_environment_names_the_scheduler_and_runs_go_dearest_first(cluster, monk
     assert os.getpid() not in {pid for _, _, pid in results} and len({pid for _, _, pid in results}) == 2
     began = {run: start for run, start, _ in results}
     assert max(began[4], began[3]) < min(began[2], began[1])
+
+
+def test_a_failing_run_raises_its_own_error_and_the_context_stays_this_calls_own(cluster):
+    address, _, _ = cluster
+    with pytest.raises(ValueError, match="invalid literal for int"):
+        run_parallel(int, ["7", "x"], workers=1, context={"base": 8}, scheduler=address)
+    held = run_parallel(keys_held_by_the_worker, [1, 2], workers=1, context={"base": 8}, scheduler=address)
+    assert all("base" not in keys and any(key.startswith("int-") for key in keys) for keys in held)
 
 
 def test_unreachable_scheduler_fails_within_seconds_naming_it():
