@@ -17,13 +17,16 @@ Before any run, every worker must import the same attnmem_core source and torch 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
 import sys
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
+import distributed.comm
 import torch
 from distributed import Client, LocalCluster, as_completed
 from tqdm import tqdm
@@ -91,15 +94,28 @@ def connect(address: str | None, *, workers: int = 1, gpu: bool = False) -> Iter
             yield client
         return
     try:
+        _shake_hands(address)
         client = Client(address, timeout=f"{CONNECT_TIMEOUT_S}s", set_as_default=False)
-    except (OSError, TimeoutError) as error:
+    except Exception as error:  # refused, silent, or not speaking Dask's protocol: each its own exception
         raise ConnectionError(
-            f"no Dask scheduler answered at {address} within {CONNECT_TIMEOUT_S} s ({error}); "
-            "start one with `dask scheduler` and give the address it prints, "
-            "or leave the scheduler unset for a local cluster"
+            f"no Dask scheduler answered at {address} within {CONNECT_TIMEOUT_S} s ({error or type(error).__name__}); "
+            "start one with `dask scheduler` and give the address it prints, or leave the scheduler unset for a "
+            "local cluster"
         ) from None
     with client:
         yield client
+
+
+def _shake_hands(address: str) -> None:
+    """Dask's handshake with `address`, within the time limit: Client() alone would wait forever on a server that
+    accepts the connection but is not Dask's (the dashboard's port, say)."""
+
+    async def handshake():
+        comm = await asyncio.wait_for(distributed.comm.connect(address, timeout=CONNECT_TIMEOUT_S), CONNECT_TIMEOUT_S)
+        await comm.close()
+
+    with ThreadPoolExecutor(1) as thread:  # an event loop of its own: a notebook's kernel runs one in this thread
+        thread.submit(asyncio.run, handshake()).result()
 
 
 def identity() -> dict:

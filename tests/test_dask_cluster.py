@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -51,17 +52,16 @@ def start(*args: str) -> subprocess.Popen:
 
 @pytest.fixture(scope="module")
 def cluster():
-    address = f"tcp://127.0.0.1:{free_port()}"
-    processes = [
-        start("scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1], "--dashboard-address", ":0")
-    ]
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    processes = [start("scheduler", "--host", "127.0.0.1", "--port", str(port), "--dashboard-address", ":0")]
     try:
         # no nanny: a killed worker stays dead, as when its machine goes away
         worker = ("worker", address, "--nthreads", "1", "--no-nanny", "--host", "127.0.0.1", "--memory-limit", "0")
         processes += [start(*worker, "--name", name) for name in ("first", "second")]
         with Client(address, timeout="30s", set_as_default=False) as client:
             client.wait_for_workers(2, timeout=60)
-            yield address, client, processes[1:]
+            yield SimpleNamespace(address=address, client=client, workers=processes[1:])
     finally:
         for process in processes:
             with contextlib.suppress(ProcessLookupError):
@@ -95,7 +95,7 @@ def leave_a_mark(run, directory: Path) -> None:
 
 
 def test_remote_runs_equal_the_in_process_runs_in_their_order(cluster):
-    address, _, _ = cluster
+    address = cluster.address
     runs = tiny_runs()
     in_process = run_parallel(fw.run_one, runs, workers=1)
     remote = run_parallel(fw.run_one, runs, workers=1, scheduler=address, cost=fw.relative_cost)
@@ -103,7 +103,7 @@ def test_remote_runs_equal_the_in_process_runs_in_their_order(cluster):
 
 
 def test_environment_names_the_scheduler_and_runs_go_dearest_first(cluster, monkeypatch):
-    address, _, _ = cluster
+    address = cluster.address
     monkeypatch.setenv(SCHEDULER_ENV, address.removeprefix("tcp://"))
     results = run_parallel(started_at, [1, 4, 2, 3], workers=1, cost=lambda run: run)
     assert [run for run, _, _ in results] == [1, 4, 2, 3]
@@ -113,7 +113,7 @@ def test_environment_names_the_scheduler_and_runs_go_dearest_first(cluster, monk
 
 
 def test_a_failing_run_raises_its_own_error_and_the_context_stays_this_calls_own(cluster):
-    address, _, _ = cluster
+    address = cluster.address
     with pytest.raises(ValueError, match="invalid literal for int"):
         run_parallel(int, ["7", "x"], workers=1, context={"base": 8}, scheduler=address)
     held = run_parallel(keys_held_by_the_worker, [1, 2], workers=1, context={"base": 8}, scheduler=address)
@@ -128,8 +128,20 @@ def test_unreachable_scheduler_fails_within_seconds_naming_it():
     assert time.perf_counter() - start < parallel.CONNECT_TIMEOUT_S + 5
 
 
+def test_a_port_that_accepts_but_never_answers_fails_within_seconds_naming_it(monkeypatch):
+    monkeypatch.setattr(parallel, "CONNECT_TIMEOUT_S", 2)
+    with socket.socket() as silent:  # e.g. another program's port: the connection is made, no handshake comes back
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        address = f"tcp://127.0.0.1:{silent.getsockname()[1]}"
+        start = time.perf_counter()
+        with pytest.raises(ConnectionError, match=f"no Dask scheduler answered at {address} within 2 s"):
+            run_parallel(fw.run_one, tiny_runs(), workers=1, scheduler=address)
+    assert time.perf_counter() - start < 2 + 3
+
+
 def test_the_runner_checks_the_scheduler_and_hands_it_to_the_notebooks(cluster, monkeypatch):
-    address, _, _ = cluster
+    address = cluster.address
     monkeypatch.setenv(SCHEDULER_ENV, "")  # restored after the test, whatever the runner sets
     assert run_book(["--scheduler", address.removeprefix("tcp://"), "--only", "no-such-notebook"]) == 0
     assert os.environ[SCHEDULER_ENV] == address
@@ -144,7 +156,7 @@ def test_the_runner_refuses_an_unreachable_scheduler_before_any_notebook(monkeyp
 
 
 def test_workers_with_another_torch_are_refused_before_any_run(cluster, monkeypatch, tmp_path):
-    address, _, _ = cluster
+    address = cluster.address
     monkeypatch.setattr(torch, "__version__", "1.0.0+cpu")  # this client's torch; the workers keep theirs
     with pytest.raises(
         RuntimeError,
@@ -156,13 +168,13 @@ def test_workers_with_another_torch_are_refused_before_any_run(cluster, monkeypa
 
 
 def test_gpu_runs_need_a_worker_with_a_gpu_resource(cluster):
-    address, _, _ = cluster
+    address = cluster.address
     with pytest.raises(RuntimeError, match=f"no worker of {address} has a GPU resource; .* --resources GPU=1"):
         run_parallel(fw.run_one, tiny_runs(), workers=1, scheduler=address, gpu=True)
 
 
 def test_a_worker_killed_mid_run_has_its_runs_done_again_with_the_same_results(cluster):
-    address, client, workers = cluster
+    address, client, workers = cluster.address, cluster.client, cluster.workers
     runs = tiny_runs(steps=60)
     in_process = run_parallel(fw.run_one, runs, workers=1)
     victim = next(w for w, info in client.scheduler_info(n_workers=-1)["workers"].items() if info["name"] == "second")
