@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+import dask
 import distributed.comm
 import torch
 from distributed import Client, LocalCluster, as_completed
@@ -35,6 +36,9 @@ from attnmem_core.config import SCHEDULER_ENV, check_scheduler
 from attnmem_core.model_cache import core_digest
 
 CONNECT_TIMEOUT_S = 5
+# Dask's nanny sets MALLOC_TRIM_THRESHOLD_ in its workers, which turns off glibc's adaptive mmap threshold: every
+# large tensor then costs an mmap and its page faults, and our trainings ran 1.8 times slower. We leave it unset.
+NANNY_MALLOC_TRIM = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
 
 
 def run_parallel(
@@ -80,6 +84,7 @@ def connect(address: str | None, *, workers: int = 1, gpu: bool = False) -> Iter
     if address is None:
         # no memory limit, as the process pool before it had none; no dashboard, whose port another run may hold
         with (
+            dask.config.set({NANNY_MALLOC_TRIM: None}),
             LocalCluster(
                 n_workers=workers,
                 threads_per_worker=1,
