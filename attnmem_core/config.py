@@ -1,15 +1,18 @@
 """Notebook parameters, checked before any work starts.
 
-Every replication notebook takes `profile`, `seeds`, `device`, `data_dir` and
+Every replication notebook takes `profile`, `seeds`, `device`, `scheduler`, `data_dir` and
 `results_dir` from papermill. A bad value must stop the notebook at once with a message
 that names the allowed values, so that nothing is trained and nothing is written.
 """
 from __future__ import annotations
 
 import numbers
+import re
 
 PROFILES = ("smoke", "cpu", "gpu")
 DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
+SCHEDULER_ENV = "ATTNMEM_SCHEDULER"  # the scheduler address when neither the runner nor the notebook names one
+SCHEDULER_ADDRESS = re.compile(r"(?:(tcp|tls|ws|wss|ucx)://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):([0-9]{1,5})")
 
 
 def check_choice(name: str, value, allowed) -> str:
@@ -61,3 +64,19 @@ def check_device(device) -> str:
     if not ok:
         raise ValueError(f"device={device!r} is not allowed; choose one of {', '.join(map(repr, DEVICES))}")
     return device
+
+
+def check_scheduler(scheduler, name: str = "scheduler") -> str | None:
+    """A Dask scheduler address, 'tcp://HOST:PORT' (the scheme may be left out), or None for a local cluster.
+
+    Returns the address with its scheme, as dask.distributed connects to it.
+    """
+    if scheduler is None or scheduler == "":
+        return None
+    fix = "give tcp://HOST:PORT as `dask scheduler` prints it (e.g. tcp://127.0.0.1:8786), or None for a local cluster"
+    if isinstance(scheduler, str) and scheduler.startswith(("http://", "https://")):
+        raise ValueError(f"{name}={scheduler!r} looks like the Dask dashboard's web address; {fix}")
+    match = SCHEDULER_ADDRESS.fullmatch(scheduler) if isinstance(scheduler, str) else None
+    if match is None or not 0 < int(match[3]) < 65536:
+        raise ValueError(f"{name}={scheduler!r} is not a Dask scheduler address; {fix}")
+    return scheduler if match[1] else f"tcp://{scheduler}"

@@ -1,59 +1,210 @@
-"""Independent trainings side by side: one process per CPU core, one thread each.
+"""Independent trainings side by side on Dask: a local cluster by default, or any Dask scheduler.
 
 The replications train many small models (seeds × variants). Such nets are bound by
 per-operation overhead, not arithmetic, so a second thread in one process mostly waits
-while two single-threaded processes do twice the work. Runs are submitted dearest first
-(when a cost is given), so that no long run starts last and leaves a core idle.
+while two single-threaded processes do twice the work: every run gets one torch thread.
+By default the runs go to a `LocalCluster` of single-threaded worker processes on this
+machine. Given a scheduler's address (or $ATTNMEM_SCHEDULER) they go to that cluster
+instead: workers started by hand with `dask worker`, or by dask-jobqueue on SLURM.
+
+What all runs share (`context`, e.g. the data) goes to each worker once, not with every
+run. Runs are submitted dearest first (when a cost is given), so that no long run starts
+last and leaves a worker idle. Each run's result (weights, history) comes back here, so
+workers need no shared file system. A worker lost mid-run has its runs done again on
+another; since each run seeds itself and has one thread, the results do not change.
+Before any run, every worker must import the same attnmem_core source and torch version.
 """
+
 from __future__ import annotations
 
-import concurrent.futures as futures
-import multiprocessing
+import asyncio
+import contextlib
+import logging
+import os
 import sys
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
+import dask
+import distributed.comm
 import torch
+from distributed import Client, LocalCluster, as_completed
 from tqdm import tqdm
 
-_context: dict = {}  # each worker's copy of what every run shares, sent once when it starts
+from attnmem_core.config import SCHEDULER_ENV, check_scheduler
+from attnmem_core.model_cache import core_digest
+
+CONNECT_TIMEOUT_S = 5
+# Dask's nanny sets MALLOC_TRIM_THRESHOLD_ in its workers, which turns off glibc's adaptive mmap threshold: every
+# large tensor then costs an mmap and its page faults, and our trainings ran 1.8 times slower. We leave it unset.
+NANNY_MALLOC_TRIM = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
 
 
-def _start_worker(context: dict) -> None:
-    torch.set_num_threads(1)
-    _context.update(context)
+def run_parallel(
+    fn: Callable,
+    runs: Sequence,
+    *,
+    workers: int,
+    context: dict | None = None,
+    cost: Callable | None = None,
+    desc: str = "runs",
+    scheduler: str | None = None,
+    gpu: bool = False,
+) -> list:
+    """[fn(run, **context) for run in runs] on Dask; results keep the runs' order.
 
-
-def _call(fn: Callable, run):
-    return fn(run, **_context)
-
-
-def run_parallel(fn: Callable, runs: Sequence, *, workers: int, context: dict | None = None,
-                 cost: Callable | None = None, desc: str = "runs") -> list:
-    """[fn(run, **context) for run in runs], in `workers` processes; results keep the runs' order.
-
-    `fn` must be importable (a module-level function, or a functools.partial of one):
-    workers are spawned, which is safe with CUDA and inside Jupyter kernels.
+    `scheduler`: a Dask scheduler's address; None falls back to $ATTNMEM_SCHEDULER, else to a
+    local cluster of `workers` processes (`workers <= 1`: in this process, one thread).
+    `gpu`: every run takes one unit of its worker's `GPU` resource (the local cluster gives
+    each worker one; remote GPU workers declare theirs with `--resources GPU=1`).
+    `fn` must be importable on the workers: a module-level function, or a functools.partial of one.
     """
     context = context or {}
-    bar = tqdm(total=len(runs), desc=desc, file=sys.stdout, ncols=100)
-    if workers <= 1:
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            results = []
-            for run in runs:
-                results.append(fn(run, **context))
-                bar.update()
-            return results
-        finally:
-            torch.set_num_threads(threads)
-            bar.close()
+    address = scheduler_address(scheduler)
+    if address is None and workers <= 1:
+        return _run_in_process(fn, runs, context, desc)
+    if not runs:
+        return []
+    with connect(address, workers=min(workers, len(runs)), gpu=gpu) as client:
+        check_workers(client, gpu=gpu)
+        return _run_on(client, fn, runs, context, cost, desc, gpu)
+
+
+def scheduler_address(scheduler: str | None) -> str | None:
+    """The address to use: `scheduler`, else $ATTNMEM_SCHEDULER, else None (a local cluster)."""
+    if scheduler is not None:
+        return check_scheduler(scheduler)
+    return check_scheduler(os.environ.get(SCHEDULER_ENV), name=SCHEDULER_ENV)
+
+
+@contextlib.contextmanager
+def connect(address: str | None, *, workers: int = 1, gpu: bool = False) -> Iterator[Client]:
+    """A client of the scheduler at `address`, or of a local cluster of `workers` single-threaded processes."""
+    if address is None:
+        # no memory limit, as the process pool before it had none; no dashboard, whose port another run may hold
+        with (
+            dask.config.set({NANNY_MALLOC_TRIM: None}),
+            LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                memory_limit=0,
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+                resources={"GPU": 1} if gpu else None,
+            ) as cluster,
+            Client(cluster, set_as_default=False) as client,
+        ):
+            yield client
+        return
+    try:
+        _shake_hands(address)
+        client = Client(address, timeout=f"{CONNECT_TIMEOUT_S}s", set_as_default=False)
+    except Exception as error:  # refused, silent, or not speaking Dask's protocol: each its own exception
+        raise ConnectionError(
+            f"no Dask scheduler answered at {address} within {CONNECT_TIMEOUT_S} s ({error or type(error).__name__}); "
+            "start one with `dask scheduler` and give the address it prints, or leave the scheduler unset for a "
+            "local cluster"
+        ) from None
+    with client:
+        yield client
+
+
+def _shake_hands(address: str) -> None:
+    """Dask's handshake with `address`, within the time limit: Client() alone would wait forever on a server that
+    accepts the connection but is not Dask's (the dashboard's port, say)."""
+
+    async def handshake():
+        comm = await asyncio.wait_for(distributed.comm.connect(address, timeout=CONNECT_TIMEOUT_S), CONNECT_TIMEOUT_S)
+        await comm.close()
+
+    with ThreadPoolExecutor(1) as thread:  # an event loop of its own: a notebook's kernel runs one in this thread
+        thread.submit(asyncio.run, handshake()).result()
+
+
+def identity() -> dict:
+    """What must match between the client and every worker for the runs to give the same numbers."""
+    return {
+        "torch": torch.__version__.split("+")[0],  # a CUDA and a CPU build of one version are alike
+        "attnmem_core source": core_digest()[:16],
+    }
+
+
+def check_workers(client: Client, *, gpu: bool = False) -> None:
+    """Every worker imports attnmem_core and has this client's torch version and library source; a GPU if asked."""
+    address = client.scheduler.address
+    found = client.run(identity, on_error="return")
+    if not found:
+        raise RuntimeError(
+            f"the Dask scheduler at {address} has no workers; start some with `dask worker {address} --nthreads 1`"
+        )
+    check_identities(address, found, identity())
+    if gpu and not any(w["resources"].get("GPU") for w in client.scheduler_info(n_workers=-1)["workers"].values()):
+        raise RuntimeError(
+            f"GPU runs were asked for, but no worker of {address} has a GPU resource; start one "
+            f"worker per GPU with `dask worker {address} --nthreads 1 --resources GPU=1`"
+        )
+
+
+def check_identities(address: str, found: dict, ours: dict) -> None:
+    """`found`: each worker's identity(), or the exception it raised."""
+    for worker, theirs in sorted(found.items()):
+        if isinstance(theirs, Exception):
+            raise RuntimeError(
+                f"worker {worker} of {address} cannot load attnmem_core ({theirs}); install this "
+                "project in the workers' environment (pip install -e .) or start them with "
+                "PYTHONPATH set to its checkout"
+            )
+        for name, value in ours.items():
+            if theirs[name] != value:
+                raise RuntimeError(
+                    f"worker {worker} of {address} has {name} {theirs[name]}, this client {value}; "
+                    f"give every worker the client's {name} (the same numbers need it)"
+                )
+
+
+def _call(fn: Callable, run, context: dict):
+    torch.set_num_threads(1)  # one run per worker thread; see the module docstring
+    return fn(run, **context)
+
+
+def _run_on(
+    client: Client, fn: Callable, runs: Sequence, context: dict, cost: Callable | None, desc: str, gpu: bool
+) -> list:
+    # a list, not the dict: a dict's keys would become the data's keys on the scheduler, shared with other clients
+    values = client.scatter(list(context.values()), broadcast=True, hash=False) if context else []
+    shared = dict(zip(context, values))
     order = sorted(range(len(runs)), key=lambda i: -cost(runs[i])) if cost else range(len(runs))
-    spawn = multiprocessing.get_context("spawn")
-    with futures.ProcessPoolExecutor(workers, mp_context=spawn, initializer=_start_worker,
-                                     initargs=(context,)) as pool:
-        jobs = {i: pool.submit(_call, fn, runs[i]) for i in order}
-        for _ in futures.as_completed(jobs.values()):
+    batch = uuid.uuid4().hex  # keys unique to this call; the dashboard groups them under `desc`
+    jobs = {
+        i: client.submit(
+            _call,
+            fn,
+            runs[i],
+            shared,
+            key=f"{desc}-{batch}-{i}",
+            priority=len(runs) - rank,
+            resources={"GPU": 1} if gpu else None,
+            pure=False,
+        )
+        for rank, i in enumerate(order)
+    }
+    with tqdm(total=len(runs), desc=desc, file=sys.stdout, ncols=100) as bar:
+        for job in as_completed(jobs.values(), loop=client.loop):
+            if job.status == "error":
+                job.result()  # raises the run's own exception, with its traceback from the worker
             bar.update()
-        bar.close()
-        return [jobs[i].result() for i in range(len(runs))]
+    return client.gather([jobs[i] for i in range(len(runs))])
+
+
+def _run_in_process(fn: Callable, runs: Sequence, context: dict, desc: str) -> list:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        results = []
+        for run in tqdm(runs, desc=desc, file=sys.stdout, ncols=100):
+            results.append(fn(run, **context))
+        return results
+    finally:
+        torch.set_num_threads(threads)

@@ -1,6 +1,7 @@
 """Execute the replication notebooks with papermill into the book's build tree.
 
     python -m attnmem_core.runner --profile cpu          # what `make book` runs
+    python -m attnmem_core.runner --scheduler tcp://head-node:8786   # the trainings on a Dask cluster
 
 A notebook is executed again only when something that could change its output changed:
 its own content, the parameters it gets, the core library's source, or the pinned data
@@ -26,8 +27,9 @@ from pathlib import Path
 import nbformat
 import papermill as pm
 
-from attnmem_core.config import check_device, check_profile
+from attnmem_core.config import SCHEDULER_ENV, check_device, check_profile, check_scheduler
 from attnmem_core.model_cache import core_digest
+from attnmem_core.parallel import check_workers, connect
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "replications"
@@ -99,11 +101,18 @@ def main(argv=None) -> int:
     parser.add_argument("--data-dir", type=Path, default=REPO / "data" / "cache")
     parser.add_argument("--results-dir", type=Path, default=REPO / "results")
     parser.add_argument("--force", action="store_true", help="execute even when nothing changed")
+    parser.add_argument("--scheduler", default=os.environ.get(SCHEDULER_ENV),
+                        help=f"a Dask scheduler's address for the trainings (${SCHEDULER_ENV}, else a local cluster)")
     args = parser.parse_args(argv)
     try:
         check_profile(args.profile)
         check_device(args.device)
-    except ValueError as error:
+        scheduler = check_scheduler(args.scheduler)
+        if scheduler:  # reached and its workers checked before any notebook; the notebooks find it in the environment
+            with connect(scheduler) as client:
+                check_workers(client)
+            os.environ[SCHEDULER_ENV] = scheduler
+    except (ValueError, ConnectionError, RuntimeError) as error:
         parser.error(str(error))
     params = {"profile": args.profile, "device": args.device, "data_dir": str(args.data_dir.resolve()),
               "results_dir": str(args.results_dir.resolve())}

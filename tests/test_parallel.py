@@ -1,14 +1,95 @@
+"""run_parallel in this process and on its embedded local cluster; scheduler addresses and worker checks.
+
+The tests against a separate scheduler with its own workers are in test_dask_cluster.py.
+"""
+
+import os
+import re
+
+import pytest
 import torch
 
-from attnmem_core.parallel import run_parallel
+from attnmem_core.config import SCHEDULER_ENV, check_scheduler
+from attnmem_core.parallel import check_identities, identity, run_parallel
 
 
-def test_results_keep_the_runs_order_whatever_the_submission_order():
-    runs = ["11", "7", "100", "5"]
-    assert run_parallel(int, runs, workers=2, context={"base": 8}, cost=len) == [9, 7, 64, 5]
+def parse_in_a_worker(run: str, base: int) -> dict:
+    return {
+        "number": int(run, base),
+        "threads": torch.get_num_threads(),
+        "process": os.getpid(),
+        "malloc trim": os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+    }
 
 
-def test_one_worker_runs_in_process_single_threaded_and_restores_threads():
+def test_local_cluster_keeps_the_runs_order_with_one_torch_thread_per_worker_process_and_a_gpu_slot_each():
+    results = run_parallel(
+        parse_in_a_worker, ["11", "7", "100", "5"], workers=2, context={"base": 8}, cost=len, gpu=True
+    )
+    assert [result["number"] for result in results] == [9, 7, 64, 5]
+    assert {result["threads"] for result in results} == {1}
+    assert os.getpid() not in {result["process"] for result in results}
+    # glibc's adaptive allocator kept (Dask's nanny would set a trim threshold that slows training 1.8 times)
+    assert {result["malloc trim"] for result in results} == {os.environ.get("MALLOC_TRIM_THRESHOLD_")}
+
+
+def test_one_worker_runs_in_process_single_threaded_and_restores_threads(monkeypatch):
+    monkeypatch.delenv(SCHEDULER_ENV, raising=False)
     threads = torch.get_num_threads()
     assert run_parallel(lambda run: (run, torch.get_num_threads()), [1, 2], workers=1) == [(1, 1), (2, 1)]
     assert torch.get_num_threads() == threads
+
+
+@pytest.mark.parametrize(
+    "given, address",
+    [
+        ("127.0.0.1:8786", "tcp://127.0.0.1:8786"),
+        ("tls://head-node.cluster:8786", "tls://head-node.cluster:8786"),
+        ("tcp://[::1]:8786", "tcp://[::1]:8786"),
+        (None, None),
+        ("", None),
+    ],
+)
+def test_scheduler_addresses_get_their_scheme(given, address):
+    assert check_scheduler(given) == address
+
+
+@pytest.mark.parametrize(
+    "bad", ["127.0.0.1", "tcp://127.0.0.1:0", "tcp://head:65536", "udp://head:8786", "a b:1", 8786]
+)
+def test_malformed_addresses_are_refused_naming_the_form(bad):
+    with pytest.raises(ValueError, match=re.escape(f"scheduler={bad!r} is not a Dask scheduler address; give tcp://")):
+        check_scheduler(bad)
+
+
+def test_the_dashboard_address_is_not_taken_for_the_scheduler():
+    with pytest.raises(ValueError, match="looks like the Dask dashboard's web address; give tcp://HOST:PORT"):
+        check_scheduler("http://127.0.0.1:8787/status")
+
+
+def test_a_malformed_address_in_the_environment_is_refused_naming_the_variable(monkeypatch):
+    monkeypatch.setenv(SCHEDULER_ENV, "head-node")
+    with pytest.raises(ValueError, match=f"{SCHEDULER_ENV}='head-node' is not a Dask scheduler address"):
+        run_parallel(int, ["1"], workers=1)
+
+
+def test_a_worker_without_the_project_is_named_with_the_fix():
+    found = {"tcp://10.0.0.2:4000": identity(), "tcp://10.0.0.3:4000": Exception("No module named 'attnmem_core'")}
+    message = (
+        "worker tcp://10.0.0.3:4000 of tcp://head:8786 cannot load attnmem_core (No module named 'attnmem_core'); "
+        "install this project in the workers' environment (pip install -e .)"
+    )
+    with pytest.raises(RuntimeError, match=re.escape(message)):
+        check_identities("tcp://head:8786", found, identity())
+
+
+def test_a_worker_with_another_library_source_is_named_with_both_digests():
+    ours = identity()
+    found = {"tcp://10.0.0.2:4000": {**ours, "attnmem_core source": "0" * 16}}
+    message = (
+        f"worker tcp://10.0.0.2:4000 of tcp://head:8786 has attnmem_core source {'0' * 16}, "
+        f"this client {ours['attnmem_core source']}; give every worker the client's attnmem_core source"
+    )
+    with pytest.raises(RuntimeError, match=re.escape(message)):
+        check_identities("tcp://head:8786", found, ours)
+    check_identities("tcp://head:8786", {"tcp://10.0.0.2:4000": ours}, ours)
