@@ -101,13 +101,18 @@ def _train(spec: Spec, data: Any, device: str) -> bytes:
 
 
 def run_all(specs: Sequence[Spec], data: Any, *, device: str | torch.device, workers: int,
-            models_dir: str | Path, desc: str = "runs") -> list[TrainedRun]:
-    """Every spec trained (`workers` at a time, the dearest first) or read from the cache under `models_dir`."""
+            models_dir: str | Path, scheduler: str | None = None, desc: str = "runs") -> list[TrainedRun]:
+    """Every spec trained (`workers` at a time, the dearest first) or read from the cache under `models_dir`.
+
+    `scheduler`: a Dask scheduler's address for the trainings (None: $ATTNMEM_SCHEDULER, else a local cluster);
+    on CUDA each training takes one of its workers' GPUs.
+    """
     device = torch.device(device)
     keys = [(file_name(spec.label), spec.cache_key(data, device)) for spec in specs]
     missing = [i for i, (name, key) in enumerate(keys) if not model_cache.path_for(models_dir, name, key).exists()]
     trained = run_parallel(_train, [specs[i] for i in missing], workers=workers,
-                           context={"data": data, "device": str(device)}, cost=lambda spec: spec.cost(), desc=desc)
+                           context={"data": data, "device": str(device)}, cost=lambda spec: spec.cost(), desc=desc,
+                           scheduler=scheduler, gpu=device.type == "cuda")
     for i, stored in zip(missing, trained):
         model_cache.store(models_dir, *keys[i], torch.load(io.BytesIO(stored), weights_only=True))
     return [_record(spec, model_cache.load(models_dir, *key), cached=i not in missing)
