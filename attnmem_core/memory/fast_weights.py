@@ -23,11 +23,20 @@ and a recency weight λ^{t−τ} in place of a softmax:
 
 which costs O(t·R) and is cheaper while the sequence is shorter than the hidden size.
 Both forms are implemented; `form="auto"` picks the cheaper one.
+
+Speed. The nets of the paper's task are tiny (R ≤ 100, 11 steps), so autograd's bookkeeping
+(~20 recorded operations per step) costs more than the arithmetic. The attention form is
+therefore one `torch.autograd.Function` over the whole sequence, its backward written out
+(`_AttentionRecurrence`); the outer-product form, kept for long sequences, is plain autograd.
+The inner products are written as broadcast products and sums: a batched matrix–vector
+product through `bmm` is several times slower at these shapes.
 """
+
 from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 FORMS = ("auto", "attention", "outer")
 
@@ -39,8 +48,17 @@ class FastWeightsRNN(nn.Module):
     W starts at 0.05·I as in the paper's appendix.
     """
 
-    def __init__(self, input_size: int, hidden_size: int, *, lam: float = 0.95, eta: float = 0.5,
-                 inner_steps: int = 1, layer_norm: bool = True, form: str = "auto"):
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        *,
+        lam: float = 0.95,
+        eta: float = 0.5,
+        inner_steps: int = 1,
+        layer_norm: bool = True,
+        form: str = "auto",
+    ):
         super().__init__()
         if form not in FORMS:
             raise ValueError(f"form={form!r}; choose one of {', '.join(FORMS)}")
@@ -57,36 +75,124 @@ class FastWeightsRNN(nn.Module):
             self.W.weight.copy_(0.05 * torch.eye(hidden_size))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        batch, steps, _ = x.shape
-        use_attention = self.form == "attention" or (self.form == "auto" and steps < self.hidden_size)
-        # one matmul for all steps; unbind, since indexing Cx[:, t] would make every step's
-        # backward fill a zero tensor the size of the whole sequence
-        Cx = self.C(x).unbind(1)
-        h = x.new_zeros(batch, self.hidden_size)
-        past = []  # attention form: h(1..t)
-        A = x.new_zeros(batch, self.hidden_size, self.hidden_size)  # outer-product form
+        return self.recur(self.project(x))
+
+    def project(self, x: torch.Tensor) -> torch.Tensor:
+        """C x: the input map, linear in x, (..., input) → (..., hidden)."""
+        return self.C(x)
+
+    def recur(self, Cx: torch.Tensor) -> torch.Tensor:
+        """Eq. 1–2 over the projected inputs C x(t): (batch, time, hidden) → (batch, time, hidden)."""
+        steps = Cx.shape[1]
+        if self.form == "attention" or (self.form == "auto" and steps < self.hidden_size):
+            gain, bias = (self.ln.weight, self.ln.bias) if isinstance(self.ln, nn.LayerNorm) else (None, None)
+            eps = self.ln.eps if isinstance(self.ln, nn.LayerNorm) else 0.0
+            states = _AttentionRecurrence.apply(
+                Cx.transpose(0, 1), self.W.weight, gain, bias, self.lam, self.eta, self.inner_steps, eps
+            )
+            return states.transpose(0, 1)
+        return self._outer_form(Cx)
+
+    def _outer_form(self, Cx: torch.Tensor) -> torch.Tensor:
+        """Eq. 1 and 2 as written, A held as a (batch, R, R) matrix."""
+        batch, steps, _ = Cx.shape
+        Cx = Cx.unbind(1)  # indexing Cx[:, t] would make every step's backward fill a zero tensor of all steps
+        h = Cx[0].new_zeros(batch, self.hidden_size)
+        A = Cx[0].new_zeros(batch, self.hidden_size, self.hidden_size)
         outputs = []
         for t in range(steps):
             z = self.W(h) + Cx[t]
             h_s = torch.relu(z)
             for _ in range(self.inner_steps):
-                if use_attention:
-                    A_h = self._attend(past, h_s) if past else torch.zeros_like(h_s)
-                else:
-                    A_h = torch.bmm(A, h_s.unsqueeze(-1)).squeeze(-1)
-                h_s = torch.relu(self.ln(z + A_h))
+                h_s = torch.relu(self.ln(z + torch.bmm(A, h_s.unsqueeze(-1)).squeeze(-1)))
             h = h_s
-            if use_attention:
-                past.append(h)
-            else:
-                A = self.lam * A + self.eta * h.unsqueeze(-1) * h.unsqueeze(-2)
+            A = self.lam * A + self.eta * h.unsqueeze(-1) * h.unsqueeze(-2)
             outputs.append(h)
         return torch.stack(outputs, dim=1)
 
-    def _attend(self, past: list[torch.Tensor], query: torch.Tensor) -> torch.Tensor:
-        """η Σ_τ λ^{t−τ} h(τ) [h(τ)ᵀ query] over the stored states h(1..t)."""
-        keys = torch.stack(past, dim=1)                                   # (B, t, R)
-        ages = torch.arange(len(past) - 1, -1, -1, device=query.device, dtype=query.dtype)
-        scores = torch.bmm(keys, query.unsqueeze(-1)).squeeze(-1)         # (B, t)  h(τ)ᵀ h_s
-        weights = self.eta * self.lam ** ages * scores                    # recency × similarity
-        return torch.bmm(weights.unsqueeze(1), keys).squeeze(1)           # (B, R)
+
+class _AttentionRecurrence(torch.autograd.Function):
+    """Eq. 2 in the attention form over a whole sequence, time first: Cx (T, B, R) → h (T, B, R).
+
+    Per step t and inner step s, with the past states K = h(0..t−1) and w_τ = η λ^{t−1−τ}:
+
+        z = W h(t−1) + Cx(t),   q_0 = relu(z)
+        p_τ = K_τ · q_{s−1},   a = Σ_τ w_τ p_τ K_τ,   q_s = relu(LN(z + a)),   h(t) = q_S
+
+    `gain`, `bias` are the layer norm's (None: no layer norm). The backward runs the same
+    steps in reverse; a state's gradient collects what reaches it through W, through the
+    reads of every later step that used it as a key, and from the output.
+    """
+
+    @staticmethod
+    def forward(ctx, Cx, W, gain, bias, lam: float, eta: float, inner_steps: int, eps: float):
+        steps, batch, R = Cx.shape
+        H = Cx.new_empty(steps, batch, R)
+        # η λ^age for ages steps−1 … 0: step t reads the last t of them
+        recency = eta * lam ** torch.arange(steps - 1, -1, -1, dtype=Cx.dtype, device=Cx.device)
+        saved = []  # per step: queries q_0..q_S, then per inner step (u, mean, rstd, p·w)
+        for t in range(steps):
+            z = Cx[0] if t == 0 else torch.addmm(Cx[t], H[t - 1], W.t())
+            q = torch.relu(z)
+            keys, w = H[:t], recency[steps - t :].unsqueeze(-1)
+            queries, inner = [q], []
+            for _ in range(inner_steps):
+                u, pw = z, None
+                if t:
+                    pw = (keys * q).sum(-1) * w  # (t, B): recency × similarity
+                    u = z + (pw.unsqueeze(-1) * keys).sum(0)
+                if gain is None:
+                    q, mean, rstd = torch.relu(u), None, None
+                else:
+                    n, mean, rstd = torch.native_layer_norm(u, (R,), gain, bias, eps)
+                    q = torch.relu(n)
+                queries.append(q)
+                inner.append((u, mean, rstd, pw))
+            H[t] = q
+            saved.append((queries, inner))
+        ctx.save_for_backward(W, gain, bias, H, recency)
+        ctx.saved, ctx.inner_steps = saved, inner_steps
+        return H
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dH):
+        W, gain, bias, H, recency = ctx.saved_tensors
+        steps, batch, R = H.shape
+        dZ = torch.empty_like(H)
+        dKeys = torch.zeros_like(H)  # what reaches h(τ) through the later steps' reads
+        dN = []  # the layer norm outputs' gradients, for its gain and bias at the end
+        for t in reversed(range(steps)):
+            queries, inner = ctx.saved[t]
+            dq = dH[t] + dKeys[t] if t == steps - 1 else torch.addmm(dH[t] + dKeys[t], dZ[t + 1], W)
+            keys, w = H[:t], recency[steps - t :].unsqueeze(-1)
+            dz = None
+            for s in reversed(range(ctx.inner_steps)):
+                u, mean, rstd, pw = inner[s]
+                dn = torch.ops.aten.threshold_backward(dq, queries[s + 1], 0)
+                if gain is None:
+                    du = dn
+                else:
+                    du = torch.ops.aten.native_layer_norm_backward(
+                        dn, u, (R,), mean, rstd, gain, bias, (True, False, False)
+                    )[0]
+                    dN.append((dn, u, mean, rstd))
+                dz = du if dz is None else dz + du
+                if not t:  # no past: q_0..q_{S−1} reach nothing; only the last inner step counts
+                    break
+                dpw = (keys * du).sum(-1) * w  # (t, B)
+                q = queries[s]
+                dq = (dpw.unsqueeze(-1) * keys).sum(0)
+                dKeys[:t] += pw.unsqueeze(-1) * du + dpw.unsqueeze(-1) * q
+            if t:
+                dz = dz + torch.ops.aten.threshold_backward(dq, queries[0], 0)
+            dZ[t] = dz
+        dW = dZ[1:].reshape(-1, R).t() @ H[:-1].reshape(-1, R)
+        dgain = dbias = None
+        if gain is not None:
+            dn = torch.cat([d for d, *_ in dN])
+            normalized = (torch.cat([u for _, u, *_ in dN]) - torch.cat([m for *_, m, _ in dN])) * torch.cat(
+                [r for *_, r in dN]
+            )
+            dgain, dbias = (dn * normalized).sum(0), dn.sum(0)
+        return dZ, dW, dgain, dbias, None, None, None, None
