@@ -127,72 +127,78 @@ class _AttentionRecurrence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, Cx, W, gain, bias, lam: float, eta: float, inner_steps: int, eps: float):
         steps, batch, R = Cx.shape
+        S = inner_steps
+        # what the backward needs, written in place by each step: no list to stack at the end
         H = Cx.new_empty(steps, batch, R)
+        Q = Cx.new_empty(steps, S + 1, batch, R)  # queries q_0 … q_S of every step
+        U = Cx.new_empty(steps, S, batch, R)  # layer norm inputs z + a
+        mean, rstd = Cx.new_empty(2, steps, S, batch, 1)
+        # every step's views made once: indexing a tensor costs as much as a small operation
+        Hs, Qs, Us, means, rstds = (x.flatten(0, -3).unbind(0) for x in (H, Q, U, mean, rstd))
+        weighted_scores = []  # p·w of every step and inner step, (t, B, 1) each
         # η λ^age for ages steps−1 … 0: step t reads the last t of them
-        recency = eta * lam ** torch.arange(steps - 1, -1, -1, dtype=Cx.dtype, device=Cx.device)
-        saved = []  # per step: queries q_0..q_S, then per inner step (u, mean, rstd, p·w)
-        for t in range(steps):
-            z = Cx[0] if t == 0 else torch.addmm(Cx[t], H[t - 1], W.t())
-            q = torch.relu(z)
-            keys, w = H[:t], recency[steps - t :].unsqueeze(-1)
-            queries, inner = [q], []
-            for _ in range(inner_steps):
-                u, pw = z, None
+        recency = eta * lam ** torch.arange(steps - 1, -1, -1, dtype=Cx.dtype, device=Cx.device).view(-1, 1, 1)
+        Wt = W.t()
+        for t, Cx_t in enumerate(Cx.unbind(0)):
+            z = Cx_t if t == 0 else torch.addmm(Cx_t, Hs[t - 1], Wt)
+            q = torch.clamp_min(z, 0, out=Qs[t * (S + 1)])
+            keys, w = H[:t], recency[steps - t :]
+            for s in range(S):
+                i, u, q_next = t * S + s, Us[t * S + s], Qs[t * (S + 1) + s + 1]
                 if t:
-                    pw = (keys * q).sum(-1) * w  # (t, B): recency × similarity
-                    u = z + (pw.unsqueeze(-1) * keys).sum(0)
-                if gain is None:
-                    q, mean, rstd = torch.relu(u), None, None
+                    pw = (keys * q).sum(-1, keepdim=True) * w  # (t, B, 1): recency × similarity
+                    torch.add(z, (pw * keys).sum(0), out=u)
+                    weighted_scores.append(pw)
                 else:
-                    n, mean, rstd = torch.native_layer_norm(u, (R,), gain, bias, eps)
-                    q = torch.relu(n)
-                queries.append(q)
-                inner.append((u, mean, rstd, pw))
-            H[t] = q
-            saved.append((queries, inner))
-        ctx.save_for_backward(W, gain, bias, H, recency)
-        ctx.saved, ctx.inner_steps = saved, inner_steps
+                    u.copy_(z)
+                if gain is None:
+                    q = torch.clamp_min(u, 0, out=q_next)
+                else:
+                    torch.ops.aten.native_layer_norm.out(
+                        u, (R,), gain, bias, eps, out0=q_next, out1=means[i], out2=rstds[i]
+                    )
+                    q = q_next.clamp_min_(0)
+            Hs[t].copy_(q)
+        ctx.save_for_backward(W, gain, bias, H, Q, U, mean, rstd, recency)
+        ctx.weighted_scores = weighted_scores
         return H
 
     @staticmethod
     @once_differentiable
     def backward(ctx, dH):
-        W, gain, bias, H, recency = ctx.saved_tensors
-        steps, batch, R = H.shape
+        W, gain, bias, H, Q, U, mean, rstd, recency = ctx.saved_tensors
+        steps, S, batch, R = U.shape
         dZ = torch.empty_like(H)
         dKeys = torch.zeros_like(H)  # what reaches h(τ) through the later steps' reads
-        dN = []  # the layer norm outputs' gradients, for its gain and bias at the end
+        dN = torch.zeros_like(U)  # the gradients after the layer norm, for its gain and bias at the end
+        dHs, dZs, dKeyss, dNs = (x.flatten(0, -3).unbind(0) for x in (dH, dZ, dKeys, dN))
+        Qs, Us, means, rstds = (x.flatten(0, -3).unbind(0) for x in (Q, U, mean, rstd))
+        weighted_scores = iter(reversed(ctx.weighted_scores))
         for t in reversed(range(steps)):
-            queries, inner = ctx.saved[t]
-            dq = dH[t] + dKeys[t] if t == steps - 1 else torch.addmm(dH[t] + dKeys[t], dZ[t + 1], W)
-            keys, w = H[:t], recency[steps - t :].unsqueeze(-1)
+            dq = dKeyss[t].add_(dHs[t])
+            if t < steps - 1:
+                dq = torch.addmm(dq, dZs[t + 1], W)
+            keys, w = H[:t], recency[steps - t :]
             dz = None
-            for s in reversed(range(ctx.inner_steps)):
-                u, mean, rstd, pw = inner[s]
-                dn = torch.ops.aten.threshold_backward(dq, queries[s + 1], 0)
-                if gain is None:
-                    du = dn
-                else:
-                    du = torch.ops.aten.native_layer_norm_backward(
-                        dn, u, (R,), mean, rstd, gain, bias, (True, False, False)
+            for s in reversed(range(S)):
+                i, q_next = t * S + s, Qs[t * (S + 1) + s + 1]
+                dn = torch.ops.aten.threshold_backward.grad_input(dq, q_next, 0, grad_input=dNs[i])
+                if gain is not None:
+                    dn = torch.ops.aten.native_layer_norm_backward(
+                        dn, Us[i], (R,), means[i], rstds[i], gain, bias, (True, False, False)
                     )[0]
-                    dN.append((dn, u, mean, rstd))
-                dz = du if dz is None else dz + du
-                if not t:  # no past: q_0..q_{S−1} reach nothing; only the last inner step counts
+                dz = dn if dz is None else dz + dn
+                if not t:  # no past: q_0 … q_{S−1} reach nothing; only the last inner step counts
                     break
-                dpw = (keys * du).sum(-1) * w  # (t, B)
-                q = queries[s]
-                dq = (dpw.unsqueeze(-1) * keys).sum(0)
-                dKeys[:t] += pw.unsqueeze(-1) * du + dpw.unsqueeze(-1) * q
+                dpw = (keys * dn).sum(-1, keepdim=True) * w  # (t, B, 1)
+                dq = (dpw * keys).sum(0)
+                dKeys[:t].addcmul_(next(weighted_scores), dn).addcmul_(dpw, Qs[t * (S + 1) + s])
             if t:
-                dz = dz + torch.ops.aten.threshold_backward(dq, queries[0], 0)
-            dZ[t] = dz
-        dW = dZ[1:].reshape(-1, R).t() @ H[:-1].reshape(-1, R)
+                dz = dz + torch.ops.aten.threshold_backward(dq, Qs[t * (S + 1)], 0)
+            dZs[t].copy_(dz)
+        dW = dZ[1:].flatten(0, 1).t() @ H[:-1].flatten(0, 1)
         dgain = dbias = None
         if gain is not None:
-            dn = torch.cat([d for d, *_ in dN])
-            normalized = (torch.cat([u for _, u, *_ in dN]) - torch.cat([m for *_, m, _ in dN])) * torch.cat(
-                [r for *_, r in dN]
-            )
-            dgain, dbias = (dn * normalized).sum(0), dn.sum(0)
+            dgain = (dN * (U - mean) * rstd).sum((0, 1, 2))
+            dbias = dN.sum((0, 1, 2))
         return dZ, dW, dgain, dbias, None, None, None, None

@@ -99,23 +99,22 @@ class _LSTMRecurrence(torch.autograd.Function):
     def forward(ctx, P, W):
         steps, batch, four_R = P.shape
         R = four_R // 4
-        cell = slice(2 * R, 3 * R)
         gates = torch.empty_like(P)  # i, f, g, o after their nonlinearities
-        C = P.new_empty(steps, batch, R)  # cell states
-        tanh_C = P.new_empty(steps, batch, R)
-        H = P.new_empty(steps, batch, R)
+        C, tanh_C, H = P.new_empty(3, steps, batch, R)  # cell states, their tanh, the outputs
+        Wt = W.t()
+        # every step's views made once: indexing a tensor costs as much as a small operation
+        Ps, gates_s, Cs, tanh_Cs, Hs = (x.unbind(0) for x in (P, gates, C, tanh_C, H))
         for t in range(steps):
-            pre = P[0].clone() if t == 0 else torch.addmm(P[t], H[t - 1], W.t())
-            pre[:, cell] *= 2
-            torch.sigmoid(pre, out=gates[t])
-            gates[t, :, cell].mul_(2).sub_(1)  # tanh(x) = 2σ(2x) − 1
-            i, f, g, o = gates[t].chunk(4, dim=1)
+            pre = Ps[0].clone() if t == 0 else torch.addmm(Ps[t], Hs[t - 1], Wt)
+            i, f, g, o = gates_s[t].chunk(4, dim=1)
+            pre[:, 2 * R : 3 * R] *= 2
+            torch.sigmoid(pre, out=gates_s[t])
+            g.mul_(2).sub_(1)  # tanh(x) = 2σ(2x) − 1
             if t == 0:
-                torch.mul(i, g, out=C[t])
+                torch.mul(i, g, out=Cs[t])
             else:
-                torch.addcmul(f * C[t - 1], i, g, out=C[t])
-            _tanh(C[t], out=tanh_C[t])
-            torch.mul(o, tanh_C[t], out=H[t])
+                torch.addcmul(f * Cs[t - 1], i, g, out=Cs[t])
+            torch.mul(o, _tanh(Cs[t], out=tanh_Cs[t]), out=Hs[t])
         ctx.save_for_backward(W, gates, C, tanh_C, H)
         return H
 
@@ -126,12 +125,13 @@ class _LSTMRecurrence(torch.autograd.Function):
         steps, batch, R = H.shape
         dP = torch.empty_like(gates)
         d_gates = gates.new_empty(batch, 4 * R)  # gradient after the nonlinearities, one step at a time
+        di, df, dg, do = d_gates.chunk(4, dim=1)
         dh, dc = dH[-1], None
         for t in reversed(range(steps)):
             i, f, g, o = gates[t].chunk(4, dim=1)
-            di, df, dg, do = d_gates.chunk(4, dim=1)
+            dP_t = dP[t]
             dc_t = torch.ops.aten.tanh_backward(dh * o, tanh_C[t])
-            dc = dc_t if dc is None else dc + dc_t
+            dc = dc_t if dc is None else dc.add_(dc_t)
             torch.mul(dc, g, out=di)
             if t:
                 torch.mul(dc, C[t - 1], out=df)
@@ -139,12 +139,12 @@ class _LSTMRecurrence(torch.autograd.Function):
                 df.zero_()
             torch.mul(dc, i, out=dg)
             torch.mul(dh, tanh_C[t], out=do)
-            torch.ops.aten.sigmoid_backward.grad_input(d_gates, gates[t], grad_input=dP[t])
-            torch.ops.aten.tanh_backward.grad_input(dg, g, grad_input=dP[t, :, 2 * R : 3 * R])
+            torch.ops.aten.sigmoid_backward.grad_input(d_gates, gates[t], grad_input=dP_t)
+            torch.ops.aten.tanh_backward.grad_input(dg, g, grad_input=dP_t[:, 2 * R : 3 * R])
             if t:
-                dh = torch.addmm(dH[t - 1], dP[t], W)
+                dh = torch.addmm(dH[t - 1], dP_t, W)
                 dc = dc * f
-        return dP, dP[1:].reshape(-1, 4 * R).t() @ H[:-1].reshape(-1, R)
+        return dP, dP[1:].flatten(0, 1).t() @ H[:-1].flatten(0, 1)
 
 
 def _tanh(x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
