@@ -5,7 +5,7 @@ its final state → a 100-unit ReLU layer → a softmax over the ten digits. Onl
 differs:
 
 - `irnn`:   ReLU RNN with W = 0.5·I (the paper's appendix; Le et al. 2015 use I)   (`small_rnns`)
-- `lstm`:   LSTM with torch.nn.LSTM's parameters   (`small_rnns`)
+- `lstm`:   torch.nn.LSTM   (`small_rnns`)
 - `alstm`:  associative LSTM (Danihelka et al. 2016), 4 copies, 3 read-write heads
 - `fw`:     fast weights (layer norm inside the inner loop, S inner steps, λ, η)
 """
