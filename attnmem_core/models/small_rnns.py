@@ -66,9 +66,10 @@ class _ReluRecurrence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, P, W):
         H = torch.empty_like(P)
-        torch.clamp(P[0], min=0, out=H[0])
-        for t in range(1, len(P)):
-            torch.addmm(P[t], H[t - 1], W.t(), out=H[t]).clamp_(min=0)
+        Ps, Hs, Wt = P.unbind(0), H.unbind(0), W.t()  # views made once: indexing costs as much as a small op
+        torch.clamp_min(Ps[0], 0, out=Hs[0])
+        for t in range(1, len(Ps)):
+            torch.addmm(Ps[t], Hs[t - 1], Wt, out=Hs[t]).clamp_min_(0)
         ctx.save_for_backward(W, H)
         return H
 
@@ -77,10 +78,10 @@ class _ReluRecurrence(torch.autograd.Function):
     def backward(ctx, dH):
         W, H = ctx.saved_tensors
         dP = torch.empty_like(H)
-        dh = dH[-1]
-        for t in reversed(range(len(H))):
-            dP[t] = torch.ops.aten.threshold_backward(dh, H[t], 0)
+        Hs, dHs, dPs = H.unbind(0), dH.unbind(0), dP.unbind(0)
+        dh = dHs[-1]
+        for t in reversed(range(len(Hs))):
+            torch.ops.aten.threshold_backward.grad_input(dh, Hs[t], 0, grad_input=dPs[t])
             if t:
-                dh = torch.addmm(dH[t - 1], dP[t], W)
-        R = H.shape[-1]
-        return dP, dP[1:].reshape(-1, R).t() @ H[:-1].reshape(-1, R)
+                dh = torch.addmm(dHs[t - 1], dPs[t], W)
+        return dP, dP[1:].flatten(0, 1).t() @ H[:-1].flatten(0, 1)
