@@ -108,17 +108,17 @@ class AssociativeLSTM(nn.Module):
         """The recurrence over the projected inputs (batch, time, width) → (batch, time, hidden)."""
         batch = Wx.shape[0]
         K, H = self.hidden_size // 2, self.heads
-        h = Wx.new_zeros(batch, self.hidden_size)
-        c = torch.view_as_complex(Wx.new_zeros(batch, self.copies, K, 2))  # complex dtype matching x
+        h = c = None  # h_0 = 0 and c_0 = 0: the first step leaves out the terms they would add
         outputs = []
         # unbind rather than index per step, whose backward would fill a zero tensor of the full
         # (batch, time, width) size at every step
         for Wx_t in Wx.unbind(1):
-            z = Wx_t + self.U(h)
+            z = Wx_t if h is None else torch.addmm(Wx_t, h, self.U.weight.t())
             g_f, g_i, g_o = torch.sigmoid(z[:, : 3 * K]).view(batch, 3, 1, K).unbind(1)  # (batch, 1, K)
             keys = z[:, 3 * K :].view(batch, H, 3, 2, K)
             r_i, r_o, u = bound(torch.complex(keys[..., 0, :], keys[..., 1, :])).unbind(2)  # (batch, H, K)
-            c = g_f * c + store(r_i, g_i * u, self.P).sum(1)
+            written = store(r_i, g_i * u, self.P).sum(1)
+            c = written if c is None else g_f * c + written
             h_c = g_o.squeeze(1) * bound(retrieve(c, r_o.sum(1), self.P))
             h = torch.cat((h_c.real, h_c.imag), dim=-1)
             outputs.append(h)
