@@ -40,11 +40,7 @@ class RetrievalClassifier(nn.Module):
         self.readout = nn.Sequential(nn.Linear(hidden_size, READOUT), nn.ReLU(), nn.Linear(READOUT, classes))
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        table = self.core.project(self.embed.weight)  # (vocabulary, width)
-        # a one-hot product rather than an index: its backward is one matrix product, where the
-        # embedding's backward adds 1,408 rows one by one; multiplying by exact 0s and 1s changes no value
-        one_hot = nn.functional.one_hot(tokens, len(table)).to(table.dtype)
-        projected = one_hot @ table
+        projected = nn.functional.embedding(tokens, self.core.project(self.embed.weight))
         return self.readout(self.core.recur(projected)[:, -1])
 
 
