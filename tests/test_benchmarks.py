@@ -1,4 +1,5 @@
 """The benchmarks still run (one tiny pass) and return their tables; their numbers are read from `make bench`."""
+
 import pandas as pd
 
 from benchmarks import cli, convs2s, fast_weights, han, rnnsearch, show_attend_tell, timing, transformer
@@ -8,11 +9,12 @@ def _positive(table: pd.DataFrame) -> bool:
     return bool((table.to_numpy(dtype=float) > 0).all())
 
 
-def test_fast_weights_benchmark_times_each_form_at_every_hidden_size():
-    tables = list(fast_weights.measure(["--steps", "1", "--repeats", "1"]).values())
-    rates, ratios = tables
-    assert list(rates.index) == [20, 50, 100] and list(rates.columns) == ["FW attention", "FW outer", "LSTM"]
-    assert list(ratios.columns) == ["attention / outer", "FW attention / LSTM"] and _positive(rates) and _positive(ratios)
+def test_fast_weights_benchmark_times_every_model_before_and_now():
+    rates, ratios = fast_weights.measure(["--steps", "1", "--repeats", "1", "--hidden", "20"]).values()
+    assert list(rates.index) == [(m, 20) for m in ("IRNN", "LSTM", "A-LSTM", "FW")]
+    assert list(rates.columns) == ["before", "now", "now, fused step"]
+    assert list(ratios.columns) == ["now / before", "now, fused step / before"]
+    assert _positive(rates) and _positive(ratios)
 
 
 def test_han_benchmark_times_training_and_inference_of_both_models():
@@ -22,16 +24,18 @@ def test_han_benchmark_times_training_and_inference_of_both_models():
 
 
 def test_rnnsearch_benchmark_times_three_models_and_two_ratios():
-    rates, ratios = rnnsearch.measure(["--profile", "smoke", "--batches", "1", "--sentences", "4",
-                                       "--repeats", "1"]).values()
+    rates, ratios = rnnsearch.measure(
+        ["--profile", "smoke", "--batches", "1", "--sentences", "4", "--repeats", "1"]
+    ).values()
     assert list(rates.index) == ["RNNencdec", "RNNsearch", "RNNsearch (recomputed keys)"]
     assert list(ratios.index) == ["precomputed / recomputed keys", "RNNencdec / RNNsearch"]
     assert _positive(rates) and _positive(ratios)
 
 
 def test_transformer_benchmark_times_both_models_and_both_attention_paths():
-    sizes, ratio, attention, speed_up = transformer.measure(["--profile", "smoke", "--batches", "1",
-                                                             "--repeats", "1"]).values()
+    sizes, ratio, attention, speed_up = transformer.measure(
+        ["--profile", "smoke", "--batches", "1", "--repeats", "1"]
+    ).values()
     assert list(sizes.index) == ["ours", "torch.nn.Transformer"] and _positive(sizes) and _positive(ratio)
     assert list(attention.index) == ["B=32, T=40", "B=8, T=256"] and _positive(attention) and _positive(speed_up)
 
@@ -52,8 +56,9 @@ def test_convs2s_width_brings_the_parameter_count_closest_to_the_target():
 
 
 def test_show_attend_tell_benchmark_times_every_variant_and_two_ratios():
-    rates, ratios = show_attend_tell.measure(["--profile", "smoke", "--batches", "1", "--images", "4",
-                                              "--repeats", "1"]).values()
+    rates, ratios = show_attend_tell.measure(
+        ["--profile", "smoke", "--batches", "1", "--images", "4", "--repeats", "1"]
+    ).values()
     assert list(rates.index) == ["soft", "hard", "none"] and list(ratios.index) == ["none / soft", "none / hard"]
     assert _positive(rates) and _positive(ratios)
 
@@ -67,7 +72,7 @@ def test_show_prints_every_table_under_its_title_and_ratios_with_a_times_sign(ca
 def test_timing_warms_up_then_takes_the_median_and_alternates_the_works():
     calls = []
     rate = timing.median_rate(lambda: calls.append("w"), amount=10, repeats=3)
-    assert len(calls) == 4 and rate > 0                       # one warm-up pass, then three timed ones
+    assert len(calls) == 4 and rate > 0  # one warm-up pass, then three timed ones
     calls.clear()
     seconds = timing.alternating_medians({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, repeats=2)
     assert calls == ["a", "b", "a", "b", "a", "b"] and set(seconds) == {"a", "b"}

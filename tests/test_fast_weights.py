@@ -63,7 +63,37 @@ def test_gradients_reach_every_parameter():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
 
 
-@pytest.mark.parametrize("bad, match", [({"form": "dense"}, "form="), ({"lam": 1.5}, "lam="), ({"inner_steps": 0}, "inner_steps=")])
+@pytest.mark.parametrize(
+    "bad, match", [({"form": "dense"}, "form="), ({"lam": 1.5}, "lam="), ({"inner_steps": 0}, "inner_steps=")]
+)
 def test_bad_options_are_named(bad, match):
     with pytest.raises(ValueError, match=match):
         FastWeightsRNN(3, 4, **bad)
+
+
+@pytest.mark.parametrize("form", ["attention", "outer"])
+@pytest.mark.parametrize("options", [{}, {"inner_steps": 3}, {"layer_norm": False}, {"lam": 0.9, "eta": 0.3}])
+def test_forward_and_gradients_equal_the_implementation_before_the_speed_up(form, options):
+    """The frozen copy in benchmarks/ is the reference: same seed, same parameters, same outputs and gradients."""
+    from benchmarks.fast_weights_reference import FastWeightsRNN as Before
+
+    torch.manual_seed(0)
+    now = FastWeightsRNN(6, 16, form=form, **options).double()
+    torch.manual_seed(0)
+    before = Before(6, 16, form=form, **options).double()
+    assert all(torch.equal(a, b) for a, b in zip(now.state_dict().values(), before.state_dict().values()))
+    if options.get("layer_norm", True):  # a gain and bias away from 1 and 0, so that their gradients are tested
+        with torch.no_grad():
+            for model in (now, before):
+                model.ln.weight.copy_(torch.linspace(0.5, 1.5, 16))
+                model.ln.bias.copy_(torch.linspace(-0.2, 0.2, 16))
+    x = (0.3 * torch.randn(5, 11, 6, dtype=torch.float64)).requires_grad_()
+    weights = torch.randn(5, 11, 16, dtype=torch.float64)  # every step's output reaches the loss
+    outputs, gradients = [], []
+    for model in (now, before):
+        y = model(x)
+        outputs.append(y)
+        gradients.append(torch.autograd.grad((weights * y).sum(), [x, *model.parameters()]))
+    torch.testing.assert_close(outputs[0], outputs[1], rtol=1e-10, atol=1e-12)
+    for a, b in zip(*gradients):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12 * b.abs().max().item())

@@ -41,6 +41,7 @@ which is how it is computed.
 Complex numbers use torch's complex dtypes: fewer kernels per step than (real, imag) pairs of
 real tensors, and measured faster on CPU.
 """
+
 from __future__ import annotations
 
 import torch
@@ -80,8 +81,9 @@ class AssociativeLSTM(nn.Module):
     def __init__(self, input_size: int, hidden_size: int, copies: int = 4, heads: int = 3, seed: int = 0):
         super().__init__()
         if hidden_size <= 0 or hidden_size % 2:
-            raise ValueError(f"hidden_size={hidden_size!r} must be positive and even "
-                             "(R real units hold R/2 complex units)")
+            raise ValueError(
+                f"hidden_size={hidden_size!r} must be positive and even (R real units hold R/2 complex units)"
+            )
         if copies < 1:
             raise ValueError(f"copies={copies!r} must be >= 1")
         if heads < 1:
@@ -96,19 +98,27 @@ class AssociativeLSTM(nn.Module):
         self.register_buffer("P", torch.stack([torch.randperm(K, generator=generator) for _ in range(copies)]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        batch = x.shape[0]
+        return self.recur(self.project(x))
+
+    def project(self, x: torch.Tensor) -> torch.Tensor:
+        """W x + b: the input map, linear in x, (..., input) → (..., width) for all gates and keys."""
+        return self.W(x)
+
+    def recur(self, Wx: torch.Tensor) -> torch.Tensor:
+        """The recurrence over the projected inputs (batch, time, width) → (batch, time, hidden)."""
+        batch = Wx.shape[0]
         K, H = self.hidden_size // 2, self.heads
-        h = x.new_zeros(batch, self.hidden_size)
-        c = torch.view_as_complex(x.new_zeros(batch, self.copies, K, 2))  # complex dtype matching x
+        h = c = None  # h_0 = 0 and c_0 = 0: the first step leaves out the terms they would add
         outputs = []
-        # one matmul for all steps; unbind rather than index per step, whose backward would
-        # fill a zero tensor of the full (batch, time, width) size at every step
-        for Wx_t in self.W(x).unbind(1):
-            z = Wx_t + self.U(h)
-            g_f, g_i, g_o = torch.sigmoid(z[:, :3 * K]).view(batch, 3, 1, K).unbind(1)  # (batch, 1, K)
-            keys = z[:, 3 * K:].view(batch, H, 3, 2, K)
+        # unbind rather than index per step, whose backward would fill a zero tensor of the full
+        # (batch, time, width) size at every step
+        for Wx_t in Wx.unbind(1):
+            z = Wx_t if h is None else torch.addmm(Wx_t, h, self.U.weight.t())
+            g_f, g_i, g_o = torch.sigmoid(z[:, : 3 * K]).view(batch, 3, 1, K).unbind(1)  # (batch, 1, K)
+            keys = z[:, 3 * K :].view(batch, H, 3, 2, K)
             r_i, r_o, u = bound(torch.complex(keys[..., 0, :], keys[..., 1, :])).unbind(2)  # (batch, H, K)
-            c = g_f * c + store(r_i, g_i * u, self.P).sum(1)
+            written = store(r_i, g_i * u, self.P).sum(1)
+            c = written if c is None else g_f * c + written
             h_c = g_o.squeeze(1) * bound(retrieve(c, r_o.sum(1), self.P))
             h = torch.cat((h_c.real, h_c.imag), dim=-1)
             outputs.append(h)

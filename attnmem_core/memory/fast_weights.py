@@ -23,11 +23,20 @@ and a recency weight λ^{t−τ} in place of a softmax:
 
 which costs O(t·R) and is cheaper while the sequence is shorter than the hidden size.
 Both forms are implemented; `form="auto"` picks the cheaper one.
+
+Speed. The nets of the paper's task are tiny (R ≤ 100, 11 steps), so autograd's bookkeeping
+(~20 recorded operations per step) costs more than the arithmetic. The attention form is
+therefore one `torch.autograd.Function` over the whole sequence, its backward written out
+(`_AttentionRecurrence`); the outer-product form, kept for long sequences, is plain autograd.
+The inner products are written as broadcast products and sums: a batched matrix–vector
+product through `bmm` is several times slower at these shapes.
 """
+
 from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 FORMS = ("auto", "attention", "outer")
 
@@ -39,8 +48,17 @@ class FastWeightsRNN(nn.Module):
     W starts at 0.05·I as in the paper's appendix.
     """
 
-    def __init__(self, input_size: int, hidden_size: int, *, lam: float = 0.95, eta: float = 0.5,
-                 inner_steps: int = 1, layer_norm: bool = True, form: str = "auto"):
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        *,
+        lam: float = 0.95,
+        eta: float = 0.5,
+        inner_steps: int = 1,
+        layer_norm: bool = True,
+        form: str = "auto",
+    ):
         super().__init__()
         if form not in FORMS:
             raise ValueError(f"form={form!r}; choose one of {', '.join(FORMS)}")
@@ -57,36 +75,130 @@ class FastWeightsRNN(nn.Module):
             self.W.weight.copy_(0.05 * torch.eye(hidden_size))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        batch, steps, _ = x.shape
-        use_attention = self.form == "attention" or (self.form == "auto" and steps < self.hidden_size)
-        # one matmul for all steps; unbind, since indexing Cx[:, t] would make every step's
-        # backward fill a zero tensor the size of the whole sequence
-        Cx = self.C(x).unbind(1)
-        h = x.new_zeros(batch, self.hidden_size)
-        past = []  # attention form: h(1..t)
-        A = x.new_zeros(batch, self.hidden_size, self.hidden_size)  # outer-product form
+        return self.recur(self.project(x))
+
+    def project(self, x: torch.Tensor) -> torch.Tensor:
+        """C x: the input map, linear in x, (..., input) → (..., hidden)."""
+        return self.C(x)
+
+    def recur(self, Cx: torch.Tensor) -> torch.Tensor:
+        """Eq. 1–2 over the projected inputs C x(t): (batch, time, hidden) → (batch, time, hidden)."""
+        steps = Cx.shape[1]
+        if self.form == "attention" or (self.form == "auto" and steps < self.hidden_size):
+            gain, bias = (self.ln.weight, self.ln.bias) if isinstance(self.ln, nn.LayerNorm) else (None, None)
+            eps = self.ln.eps if isinstance(self.ln, nn.LayerNorm) else 0.0
+            states = _AttentionRecurrence.apply(
+                Cx.transpose(0, 1), self.W.weight, gain, bias, self.lam, self.eta, self.inner_steps, eps
+            )
+            return states.transpose(0, 1)
+        return self._outer_form(Cx)
+
+    def _outer_form(self, Cx: torch.Tensor) -> torch.Tensor:
+        """Eq. 1 and 2 as written, A held as a (batch, R, R) matrix."""
+        batch, steps, _ = Cx.shape
+        Cx = Cx.unbind(1)  # indexing Cx[:, t] would make every step's backward fill a zero tensor of all steps
+        h = Cx[0].new_zeros(batch, self.hidden_size)
+        A = Cx[0].new_zeros(batch, self.hidden_size, self.hidden_size)
         outputs = []
         for t in range(steps):
             z = self.W(h) + Cx[t]
             h_s = torch.relu(z)
             for _ in range(self.inner_steps):
-                if use_attention:
-                    A_h = self._attend(past, h_s) if past else torch.zeros_like(h_s)
-                else:
-                    A_h = torch.bmm(A, h_s.unsqueeze(-1)).squeeze(-1)
-                h_s = torch.relu(self.ln(z + A_h))
+                h_s = torch.relu(self.ln(z + torch.bmm(A, h_s.unsqueeze(-1)).squeeze(-1)))
             h = h_s
-            if use_attention:
-                past.append(h)
-            else:
-                A = self.lam * A + self.eta * h.unsqueeze(-1) * h.unsqueeze(-2)
+            A = self.lam * A + self.eta * h.unsqueeze(-1) * h.unsqueeze(-2)
             outputs.append(h)
         return torch.stack(outputs, dim=1)
 
-    def _attend(self, past: list[torch.Tensor], query: torch.Tensor) -> torch.Tensor:
-        """η Σ_τ λ^{t−τ} h(τ) [h(τ)ᵀ query] over the stored states h(1..t)."""
-        keys = torch.stack(past, dim=1)                                   # (B, t, R)
-        ages = torch.arange(len(past) - 1, -1, -1, device=query.device, dtype=query.dtype)
-        scores = torch.bmm(keys, query.unsqueeze(-1)).squeeze(-1)         # (B, t)  h(τ)ᵀ h_s
-        weights = self.eta * self.lam ** ages * scores                    # recency × similarity
-        return torch.bmm(weights.unsqueeze(1), keys).squeeze(1)           # (B, R)
+
+class _AttentionRecurrence(torch.autograd.Function):
+    """Eq. 2 in the attention form over a whole sequence, time first: Cx (T, B, R) → h (T, B, R).
+
+    Per step t and inner step s, with the past states K = h(0..t−1) and w_τ = η λ^{t−1−τ}:
+
+        z = W h(t−1) + Cx(t),   q_0 = relu(z)
+        p_τ = K_τ · q_{s−1},   a = Σ_τ w_τ p_τ K_τ,   q_s = relu(LN(z + a)),   h(t) = q_S
+
+    `gain`, `bias` are the layer norm's (None: no layer norm). The backward runs the same
+    steps in reverse; a state's gradient collects what reaches it through W, through the
+    reads of every later step that used it as a key, and from the output.
+    """
+
+    @staticmethod
+    def forward(ctx, Cx, W, gain, bias, lam: float, eta: float, inner_steps: int, eps: float):
+        steps, batch, R = Cx.shape
+        S = inner_steps
+        # what the backward needs, written in place by each step: no list to stack at the end
+        H = Cx.new_empty(steps, batch, R)
+        Q = Cx.new_empty(steps, S + 1, batch, R)  # queries q_0 … q_S of every step
+        U = Cx.new_empty(steps, S, batch, R)  # layer norm inputs z + a
+        mean, rstd = Cx.new_empty(2, steps, S, batch, 1)
+        # every step's views made once: indexing a tensor costs as much as a small operation
+        Hs, Qs, Us, means, rstds = (x.flatten(0, -3).unbind(0) for x in (H, Q, U, mean, rstd))
+        weighted_scores = []  # p·w of every step and inner step, (t, B, 1) each
+        # η λ^age for ages steps−1 … 0: step t reads the last t of them
+        recency = eta * lam ** torch.arange(steps - 1, -1, -1, dtype=Cx.dtype, device=Cx.device).view(-1, 1, 1)
+        Wt = W.t()
+        for t, Cx_t in enumerate(Cx.unbind(0)):
+            z = Cx_t if t == 0 else torch.addmm(Cx_t, Hs[t - 1], Wt)
+            q = torch.clamp_min(z, 0, out=Qs[t * (S + 1)])
+            keys, w = H[:t], recency[steps - t :]
+            for s in range(S):
+                i, u, q_next = t * S + s, Us[t * S + s], Qs[t * (S + 1) + s + 1]
+                if t:
+                    pw = (keys * q).sum(-1, keepdim=True) * w  # (t, B, 1): recency × similarity
+                    torch.add(z, (pw * keys).sum(0), out=u)
+                    weighted_scores.append(pw)
+                else:
+                    u.copy_(z)
+                if gain is None:
+                    q = torch.clamp_min(u, 0, out=q_next)
+                else:
+                    torch.ops.aten.native_layer_norm.out(
+                        u, (R,), gain, bias, eps, out0=q_next, out1=means[i], out2=rstds[i]
+                    )
+                    q = q_next.clamp_min_(0)
+            Hs[t].copy_(q)
+        ctx.save_for_backward(W, gain, bias, H, Q, U, mean, rstd, recency)
+        ctx.weighted_scores = weighted_scores
+        return H
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dH):
+        W, gain, bias, H, Q, U, mean, rstd, recency = ctx.saved_tensors
+        steps, S, batch, R = U.shape
+        dZ = torch.empty_like(H)
+        dKeys = torch.zeros_like(H)  # what reaches h(τ) through the later steps' reads
+        dN = torch.zeros_like(U)  # the gradients after the layer norm, for its gain and bias at the end
+        dHs, dZs, dKeyss, dNs = (x.flatten(0, -3).unbind(0) for x in (dH, dZ, dKeys, dN))
+        Qs, Us, means, rstds = (x.flatten(0, -3).unbind(0) for x in (Q, U, mean, rstd))
+        weighted_scores = iter(reversed(ctx.weighted_scores))
+        for t in reversed(range(steps)):
+            dq = dKeyss[t].add_(dHs[t])
+            if t < steps - 1:
+                dq = torch.addmm(dq, dZs[t + 1], W)
+            keys, w = H[:t], recency[steps - t :]
+            dz = None
+            for s in reversed(range(S)):
+                i, q_next = t * S + s, Qs[t * (S + 1) + s + 1]
+                dn = torch.ops.aten.threshold_backward.grad_input(dq, q_next, 0, grad_input=dNs[i])
+                if gain is not None:
+                    dn = torch.ops.aten.native_layer_norm_backward(
+                        dn, Us[i], (R,), means[i], rstds[i], gain, bias, (True, False, False)
+                    )[0]
+                dz = dn if dz is None else dz + dn
+                if not t:  # no past: q_0 … q_{S−1} reach nothing; only the last inner step counts
+                    break
+                dpw = (keys * dn).sum(-1, keepdim=True) * w  # (t, B, 1)
+                dq = (dpw * keys).sum(0)
+                dKeys[:t].addcmul_(next(weighted_scores), dn).addcmul_(dpw, Qs[t * (S + 1) + s])
+            if t:
+                dz = dz + torch.ops.aten.threshold_backward(dq, Qs[t * (S + 1)], 0)
+            dZs[t].copy_(dz)
+        dW = dZ[1:].flatten(0, 1).t() @ H[:-1].flatten(0, 1)
+        dgain = dbias = None
+        if gain is not None:
+            dgain = (dN * (U - mean) * rstd).sum((0, 1, 2))
+            dbias = dN.sum((0, 1, 2))
+        return dZ, dW, dgain, dbias, None, None, None, None
