@@ -94,7 +94,7 @@ class RunSpec:
     def cost(self) -> float:
         """Rough time per update on a CPU core, measured once: A-LSTM's 3 heads × 3 complex projections make it by
         far the dearest."""
-        per_unit = {"irnn": 0.05, "lstm": 0.1, "fw": 0.12, "alstm": 0.9}[self.model]
+        per_unit = {"irnn": 0.035, "lstm": 0.1, "fw": 0.07, "alstm": 0.9}[self.model]
         return per_unit * self.hidden * self.fast_weights.get("inner_steps", 1)
 
     def train(self, data: Splits, device: torch.device) -> dict:
