@@ -20,8 +20,9 @@ import pytest
 import torch
 from distributed import Client, get_worker
 
-from attnmem_core import parallel
+from attnmem_core import parallel, runs
 from attnmem_core.config import SCHEDULER_ENV
+from attnmem_core.data.associative_retrieval import make_splits
 from attnmem_core.experiments import fast_weights as fw
 from attnmem_core.parallel import run_parallel
 from attnmem_core.runner import main as run_book
@@ -69,15 +70,17 @@ def cluster():
             process.wait()
 
 
-def outcome(result: dict) -> dict:
-    """A run's result without its wall-clock times, which differ from run to run."""
-    history = [{k: v for k, v in row.items() if "seconds" not in k} for row in result["history"]]
-    return {**{k: v for k, v in result.items() if k != "seconds"}, "history": history}
+def trained(specs: list[fw.RunSpec], folder: Path, **where) -> list[dict]:
+    """Chapter 6's runs through the run machinery, each without its wall-clock times (they differ every run)."""
+    return [{"spec": r.spec, "outputs": r.outputs,
+             "history": [{k: v for k, v in row.items() if "seconds" not in k} for row in r.history]}
+            for r in runs.run_all(specs, make_splits(), device="cpu", workers=1, models_dir=folder, **where)]
 
 
 def tiny_runs(steps: int = TINY.steps) -> list[fw.RunSpec]:
     scale = fw.Scale(**{**TINY.__dict__, "steps": steps, "eval_every": steps})
-    return [fw.spec(scale, "fw", 20, 1, lam=0.9), fw.spec(scale, "irnn", 20, 0), fw.spec(scale, "alstm", 20, 2)]
+    return [fw.spec(scale, "fw", "fw", 20, 1, lam=0.9), fw.spec(scale, "irnn", "irnn", 20, 0),
+            fw.spec(scale, "alstm", "alstm", 20, 2)]
 
 
 def started_at(run, pause: float = 1.0) -> tuple:
@@ -94,12 +97,10 @@ def leave_a_mark(run, directory: Path) -> None:
     (directory / str(run)).touch()
 
 
-def test_remote_runs_equal_the_in_process_runs_in_their_order(cluster):
-    address = cluster.address
-    runs = tiny_runs()
-    in_process = run_parallel(fw.run_one, runs, workers=1)
-    remote = run_parallel(fw.run_one, runs, workers=1, scheduler=address, cost=fw.relative_cost)
-    assert [outcome(r) for r in remote] == [outcome(r) for r in in_process]
+def test_remote_runs_equal_the_in_process_runs_in_their_order(cluster, tmp_path):
+    specs = tiny_runs()
+    remote = trained(specs, tmp_path / "remote", scheduler=cluster.address)
+    assert remote == trained(specs, tmp_path / "here") and [r["spec"] for r in remote] == specs
 
 
 def test_environment_names_the_scheduler_and_runs_go_dearest_first(cluster, monkeypatch):
@@ -124,7 +125,7 @@ def test_unreachable_scheduler_fails_within_seconds_naming_it():
     address = f"tcp://127.0.0.1:{free_port()}"
     start = time.perf_counter()
     with pytest.raises(ConnectionError, match=f"no Dask scheduler answered at {address} .*`dask scheduler`"):
-        run_parallel(fw.run_one, tiny_runs(), workers=2, scheduler=address)
+        run_parallel(int, ["1", "2"], workers=2, scheduler=address)
     assert time.perf_counter() - start < parallel.CONNECT_TIMEOUT_S + 5
 
 
@@ -136,7 +137,7 @@ def test_a_port_that_accepts_but_never_answers_fails_within_seconds_naming_it(mo
         address = f"tcp://127.0.0.1:{silent.getsockname()[1]}"
         start = time.perf_counter()
         with pytest.raises(ConnectionError, match=f"no Dask scheduler answered at {address} within 2 s"):
-            run_parallel(fw.run_one, tiny_runs(), workers=1, scheduler=address)
+            run_parallel(int, ["1", "2"], workers=1, scheduler=address)
     assert time.perf_counter() - start < 2 + 3
 
 
@@ -170,13 +171,13 @@ def test_workers_with_another_torch_are_refused_before_any_run(cluster, monkeypa
 def test_gpu_runs_need_a_worker_with_a_gpu_resource(cluster):
     address = cluster.address
     with pytest.raises(RuntimeError, match=f"no worker of {address} has a GPU resource; .* --resources GPU=1"):
-        run_parallel(fw.run_one, tiny_runs(), workers=1, scheduler=address, gpu=True)
+        run_parallel(int, ["1", "2"], workers=1, scheduler=address, gpu=True)
 
 
-def test_a_worker_killed_mid_run_has_its_runs_done_again_with_the_same_results(cluster):
+def test_a_worker_killed_mid_run_has_its_runs_done_again_with_the_same_results(cluster, tmp_path):
     address, client, workers = cluster.address, cluster.client, cluster.workers
-    runs = tiny_runs(steps=60)
-    in_process = run_parallel(fw.run_one, runs, workers=1)
+    specs = tiny_runs(steps=60)
+    in_process = trained(specs, tmp_path / "here")
     victim = next(w for w, info in client.scheduler_info(n_workers=-1)["workers"].items() if info["name"] == "second")
     killed, finished = threading.Event(), threading.Event()
 
@@ -190,9 +191,9 @@ def test_a_worker_killed_mid_run_has_its_runs_done_again_with_the_same_results(c
     killer = threading.Thread(target=kill_the_second_worker_once_it_trains, daemon=True)
     killer.start()
     try:
-        remote = run_parallel(fw.run_one, runs, workers=1, scheduler=address)
+        remote = trained(specs, tmp_path / "remote", scheduler=address)
     finally:
         finished.set()
         killer.join()
     assert killed.is_set() and workers[1].wait(timeout=10) == -signal.SIGKILL
-    assert [outcome(r) for r in remote] == [outcome(r) for r in in_process]
+    assert remote == in_process
