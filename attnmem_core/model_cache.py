@@ -9,11 +9,16 @@ stored as
 where the configuration holds everything that decides the trained weights (data,
 tokenizer, sizes, steps, seed, device kind). Any change to the core library's source
 changes the key: an edit to a model or to the training loop never reuses stale weights.
-The file appears by one rename of a finished temporary file.
+The file appears by one rename of a finished temporary file; then its sha256 is written
+beside it, in `sha256sum` format, as <name>-<key>.pt.sha256, and checked on every load, so
+a damaged file (one flipped bit in a weight loads fine as an `inf`) is an error naming the
+file to delete, never a model silently reused. A model file without its digest was never
+finished: it is trained again.
 """
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -46,12 +51,22 @@ def load_or_train(directory: str | Path, name: str, config: dict, train: Callabl
     the payload is that dict plus the configuration.
     """
     path = path_for(directory, name, config)
-    if path.exists():
+    digest_path = path.with_name(path.name + ".sha256")
+    if path.exists() and digest_path.exists():
+        data = path.read_bytes()
+        expected, found = digest_path.read_text().split(" ")[0], hashlib.sha256(data).hexdigest()
+        if found != expected:
+            raise RuntimeError(f"{path} has sha256 {found}, but {digest_path.name} beside it says {expected}: "
+                               f"the file is damaged; delete {path} to train again")
         try:
-            return torch.load(path, map_location="cpu", weights_only=True), True
-        except Exception as error:  # torch raises several kinds on a truncated or foreign file
+            return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True), True
+        except Exception as error:  # torch raises several kinds on a foreign file
             raise RuntimeError(f"{path} is not a readable model file ({error}); delete it to train again") from error
     payload = {**train(), "config": config}
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
     with atomic_write(path) as f:
-        torch.save(payload, f)
+        f.write(buffer.getvalue())
+    with atomic_write(digest_path, "w") as f:   # last: a model file without it is unfinished
+        f.write(f"{hashlib.sha256(buffer.getvalue()).hexdigest()}  {path.name}\n")
     return payload, False
