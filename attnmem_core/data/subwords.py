@@ -40,6 +40,7 @@ from attnmem_core.atomic import atomic_write
 PAD, BOS, EOS, UNK = 0, 1, 2, 3
 SPECIALS = ("<pad>", "<s>", "</s>", "<unk>")
 KINDS = ("bpe", "word")
+SHORTLIST_FORMAT = "attnmem-shortlist/2"   # /1 had no sha256 of its words
 SEED = 20150101  # sentencepiece's global seed; BPE without sampling draws nothing, but no default is left to chance
 
 
@@ -154,7 +155,7 @@ class Shortlist(_Ids):
 
     def save(self, path: str | Path, stamp: dict | None = None) -> None:
         words = self.words[len(SPECIALS):]
-        record = {"format": "attnmem-shortlist/1", "lang": self.lang, "size": len(words), "stamp": stamp or {},
+        record = {"format": SHORTLIST_FORMAT, "lang": self.lang, "size": len(words), "stamp": stamp or {},
                   "words_sha256": _digest(words), "words": words}
         _write_atomically(Path(path), json.dumps(record, ensure_ascii=False, indent=0).encode("utf-8"))
 
@@ -201,7 +202,7 @@ def train_or_load(kind: str, sentences: Sequence[str], size: int, path: str | Pa
     stamp = {"kind": kind, "size": size, "lang": lang, "sentences": len(sentences), "sha256": _digest(sentences)}
     stamp_path = path.with_name(path.name + ".stamp.json")
     if kind == "word":
-        if path.is_file() and "words_sha256" in (record := _read_json(path)):
+        if path.is_file() and (record := _read_json(path)).get("format") != "attnmem-shortlist/1":
             _check_stamp(path, record.get("stamp", {}), stamp)
             return Shortlist.load(path)
         shortlist = Shortlist.build(sentences, size, lang)
