@@ -19,9 +19,9 @@ test: $(STAMP)   ## the test suite, including a smoke run of every notebook and 
 bench: $(STAMP)  ## speed benchmarks, printed as ratios
 	$(VENV)/bin/python -m benchmarks.fast_weights
 	$(VENV)/bin/python -m benchmarks.han
-	$(VENV)/bin/python -m benchmarks.translation
+	$(VENV)/bin/python -m benchmarks.rnnsearch
 	$(VENV)/bin/python -m benchmarks.transformer
-	$(VENV)/bin/python -m benchmarks.captioning
+	$(VENV)/bin/python -m benchmarks.show_attend_tell
 
 $(STAMP): pyproject.toml tools/venv.sh
 	tools/venv.sh

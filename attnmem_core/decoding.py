@@ -1,6 +1,6 @@
 """Greedy and beam-search decoding for any translator with the step interface.
 
-A translator offers
+A translator (the `Translator` protocol below) offers
 
     memory = model.encode(source)                  # dict of (B, …) tensors, computed once
     state = model.initial_state(memory)            # a tensor or a tuple/list/dict of (B, …) tensors
@@ -20,11 +20,22 @@ image for a captioner) has no length to scale.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import torch
-from torch import nn
 
 from attnmem_core.data.pairs import pad
+
+
+@runtime_checkable
+class Translator(Protocol):
+    """The decoding contract: what greedy and beam search ask of a model (see the module's docstring)."""
+
+    def encode(self, source: torch.Tensor) -> dict: ...
+
+    def initial_state(self, memory: dict) -> Any: ...
+
+    def step(self, memory: dict, state: Any, y_prev: torch.Tensor) -> tuple[torch.Tensor, Any, torch.Tensor | None]: ...
 
 
 def _map(state, fn: Callable[[torch.Tensor], torch.Tensor]):
@@ -51,7 +62,7 @@ def _strip(tokens: torch.Tensor, eos_id: int) -> list[list[int]]:
 
 
 @torch.no_grad()
-def greedy(model: nn.Module, source: torch.Tensor, *, bos_id: int, eos_id: int, pad_id: int = 0,
+def greedy(model: Translator, source: torch.Tensor, *, bos_id: int, eos_id: int, pad_id: int = 0,
            max_ratio: float = 1.5, max_extra: int = 10, max_length: int | None = None) -> list[list[int]]:
     """The most probable next token at every step, for a padded batch (B, Tx); token ids without <bos>/<eos>."""
     limit = _limits(source, pad_id, max_ratio, max_extra, max_length)
@@ -70,7 +81,7 @@ def greedy(model: nn.Module, source: torch.Tensor, *, bos_id: int, eos_id: int, 
 
 
 @torch.no_grad()
-def beam_search(model: nn.Module, source: torch.Tensor, *, beam: int, bos_id: int, eos_id: int, pad_id: int = 0,
+def beam_search(model: Translator, source: torch.Tensor, *, beam: int, bos_id: int, eos_id: int, pad_id: int = 0,
                 alpha: float = 0.6, max_ratio: float = 1.5, max_extra: int = 10,
                 max_length: int | None = None) -> list[list[int]]:
     """The best of `beam` hypotheses per sentence of a padded batch (B, Tx); token ids without <bos>/<eos>."""
@@ -110,7 +121,7 @@ def beam_search(model: nn.Module, source: torch.Tensor, *, beam: int, bos_id: in
     return _strip(tokens[winner, 1:], eos_id)
 
 
-def translate(model: nn.Module, sentences: Sequence[Sequence[int]], *, batch_size: int, device, beam: int = 1,
+def translate(model: Translator, sentences: Sequence[Sequence[int]], *, batch_size: int, device, beam: int = 1,
               bos_id: int, eos_id: int, pad_id: int = 0, **search) -> list[list[int]]:
     """Decode token-id sentences in batches of similar length; results in the input's order."""
     model.eval()

@@ -44,29 +44,48 @@ def path_for(directory: str | Path, name: str, config: dict) -> Path:
     return Path(directory) / f"{name}-{hashlib.sha256(text.encode()).hexdigest()[:16]}.pt"
 
 
-def load_or_train(directory: str | Path, name: str, config: dict, train: Callable[[], dict]) -> tuple[dict, bool]:
-    """(payload, was_cached): the stored payload for this configuration, or `train()`'s, stored first.
-
-    `train` returns a dict of tensors and plain values (e.g. the state dict and the history);
-    the payload is that dict plus the configuration.
-    """
+def is_stored(directory: str | Path, name: str, config: dict) -> bool:
+    """Whether a finished model is stored for this configuration (a model file without its digest is not)."""
     path = path_for(directory, name, config)
-    digest_path = path.with_name(path.name + ".sha256")
-    if path.exists() and digest_path.exists():
-        data = path.read_bytes()
-        expected, found = digest_path.read_text().split(" ")[0], hashlib.sha256(data).hexdigest()
-        if found != expected:
-            raise RuntimeError(f"{path} has sha256 {found}, but {digest_path.name} beside it says {expected}: "
-                               f"the file is damaged; delete {path} to train again")
-        try:
-            return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True), True
-        except Exception as error:  # torch raises several kinds on a foreign file
-            raise RuntimeError(f"{path} is not a readable model file ({error}); delete it to train again") from error
-    payload = {**train(), "config": config}
+    return path.exists() and _digest_path(path).exists()
+
+
+def load(directory: str | Path, name: str, config: dict) -> dict | None:
+    """The stored payload for this configuration (tensors on the CPU), or None when there is none."""
+    if not is_stored(directory, name, config):
+        return None
+    path = path_for(directory, name, config)
+    digest_path = _digest_path(path)
+    data = path.read_bytes()
+    expected, found = digest_path.read_text().split(" ")[0], hashlib.sha256(data).hexdigest()
+    if found != expected:
+        raise RuntimeError(f"{path} has sha256 {found}, but {digest_path.name} beside it says {expected}: "
+                           f"the file is damaged; delete {path} to train again")
+    try:
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises several kinds on a foreign file
+        raise RuntimeError(f"{path} is not a readable model file ({error}); delete it to train again") from error
+
+
+def store(directory: str | Path, name: str, config: dict, payload: dict) -> None:
+    """Keep `payload` (a dict of tensors and plain values) under this configuration; the configuration joins it."""
+    path = path_for(directory, name, config)
     buffer = io.BytesIO()
-    torch.save(payload, buffer)
+    torch.save({**payload, "config": config}, buffer)
     with atomic_write(path) as f:
         f.write(buffer.getvalue())
-    with atomic_write(digest_path, "w") as f:   # last: a model file without it is unfinished
+    with atomic_write(_digest_path(path), "w") as f:   # last: a model file without it is unfinished
         f.write(f"{hashlib.sha256(buffer.getvalue()).hexdigest()}  {path.name}\n")
-    return payload, False
+
+
+def _digest_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def load_or_train(directory: str | Path, name: str, config: dict, train: Callable[[], dict]) -> tuple[dict, bool]:
+    """(payload, was_cached): the stored payload for this configuration, or `train()`'s, stored first."""
+    payload = load(directory, name, config)
+    if payload is not None:
+        return payload, True
+    store(directory, name, config, train())
+    return load(directory, name, config), False

@@ -39,3 +39,8 @@ def device_name(device: torch.device) -> str:
     if device.type == "cpu":
         return f"cpu ({torch.get_num_threads()} threads)"
     return device.type
+
+
+def autocast_dtype(device: torch.device, bf16: bool) -> torch.dtype | None:
+    """bfloat16 where a profile asks for it and the device is CUDA; None (full precision) elsewhere."""
+    return torch.bfloat16 if bf16 and device.type == "cuda" else None

@@ -8,12 +8,12 @@ associative-retrieval sequences (11 steps), as in the notebook.
 """
 from __future__ import annotations
 
-import argparse
-
+import pandas as pd
 import torch
 
 from attnmem_core.data.associative_retrieval import VALUES, VOCAB, make_splits
-from attnmem_core.models.retrieval import build_retrieval_model
+from attnmem_core.models.fast_weights import build_retrieval_model
+from benchmarks import cli
 from benchmarks.timing import median_rate
 
 
@@ -32,27 +32,32 @@ def steps_per_second(model, x, y, steps: int, repeats: int) -> float:
     return median_rate(steps_in_a_row, steps, repeats)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=40)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (the notebook's workers use 1)")
-    args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
+def measure(argv=None) -> dict[str, pd.DataFrame]:
+    args = cli.parse(_parser(), argv)
     train = make_splits()["train"]
     x, y = train.x[:128], train.y[:128]
-    print(f"training steps/s, batch 128, sequence length {x.shape[1]}, {args.threads} thread(s), "
-          f"median of {args.repeats}×{args.steps} steps")
-    print(f"{'R':>4} {'FW attention':>13} {'FW outer':>9} {'LSTM':>7}   {'attention/outer':>15} {'FW attention/LSTM':>17}")
+    rates = {}
     for hidden in (20, 50, 100):
-        rate = {}
-        for name, kind, options in [("attention", "fw", {"form": "attention"}), ("outer", "fw", {"form": "outer"}),
-                                    ("lstm", "lstm", {})]:
+        for name, kind, options in [("FW attention", "fw", {"form": "attention"}), ("FW outer", "fw", {"form": "outer"}),
+                                    ("LSTM", "lstm", {})]:
             torch.manual_seed(0)
             model = build_retrieval_model(kind, hidden, len(VOCAB), len(VALUES), **options)
-            rate[name] = steps_per_second(model, x, y, args.steps, args.repeats)
-        print(f"{hidden:>4} {rate['attention']:>13.0f} {rate['outer']:>9.0f} {rate['lstm']:>7.0f}   "
-              f"{rate['attention'] / rate['outer']:>14.2f}× {rate['attention'] / rate['lstm']:>16.2f}×")
+            rates[hidden, name] = steps_per_second(model, x, y, args.steps, args.repeats)
+    table = pd.Series(rates).unstack().rename_axis("R")[["FW attention", "FW outer", "LSTM"]]
+    return {f"training steps/s, batch 128, sequence length {x.shape[1]}, {args.threads} thread(s), median of "
+            f"{args.repeats}×{args.steps} steps": table,
+            "ratios": pd.DataFrame({"attention / outer": table["FW attention"] / table["FW outer"],
+                                    "FW attention / LSTM": table["FW attention"] / table["LSTM"]})}
+
+
+def _parser():
+    parser = cli.parser(__doc__, data=False)
+    parser.add_argument("--steps", type=int, default=40, help="training steps timed per pass")
+    return parser
+
+
+def main(argv=None):
+    cli.show(measure(argv))
 
 
 if __name__ == "__main__":

@@ -15,10 +15,10 @@ the weights for plots), at a verse's length and at a longer one.
 """
 from __future__ import annotations
 
-import argparse
 import math
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
@@ -26,9 +26,9 @@ from attnmem_core.attention.dot_product import scaled_dot_product_attention
 from attnmem_core.attention.positional import positional_encoding
 from attnmem_core.data import bible, pairs, subwords
 from attnmem_core.experiments import transformer as trx
-from attnmem_core.experiments import translation as tx
+from attnmem_core.experiments import rnnsearch
 from attnmem_core.models.transformer import Transformer
-from attnmem_core.runner import REPO
+from benchmarks import cli
 from benchmarks.timing import alternating_medians
 
 
@@ -81,44 +81,41 @@ def attention_pass(batch: int, heads: int, length: int, d_k: int, fused: bool):
     return one_pass
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default="cpu", choices=sorted(trx.PROFILES), help="model sizes and token budget")
+def measure(argv=None) -> dict[str, pd.DataFrame]:
+    parser = cli.parser(__doc__, profiles=trx.PROFILES, repeats=5)
     parser.add_argument("--batches", type=int, default=6, help="training batches timed per pass")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (the notebook's workers use 1)")
-    parser.add_argument("--data-dir", default=str(REPO / "data" / "cache"))
-    args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    args = cli.parse(parser, argv)
     scale = trx.PROFILES[args.profile]
-    data = tx.prepare(bible.load(args.data_dir), tx.PROFILES[args.profile], "bpe", args.data_dir)
+    data = rnnsearch.prepare(bible.load(args.data_dir), rnnsearch.PROFILES[args.profile], "bpe", args.data_dir)
     source, target = pairs.with_markers(*data.ids["train"], bos_id=subwords.BOS, eos_id=subwords.EOS)
     chosen = pairs.length_batches(source, target, max_tokens=scale.max_tokens,
                                   rng=np.random.default_rng(0))[:args.batches]
     tensors = [(pairs.pad([source[i] for i in b], 0), pairs.pad([target[i] for i in b], 0)) for b in chosen]
     tokens = sum(int((y[:, 1:] != 0).sum()) for _, y in tensors)
-    vocab = (len(data.source_tokenizer), len(data.target_tokenizer))
     torch.manual_seed(0)
-    models = {"ours": Transformer(*vocab, layers=scale.layers, d_model=scale.d_model, d_ff=scale.d_ff,
+    models = {"ours": Transformer(*data.vocabularies(), layers=scale.layers, d_model=scale.d_model, d_ff=scale.d_ff,
                                   heads=scale.heads, dropout=scale.dropout),
-              "torch.nn.Transformer": TorchTranslator(*vocab, scale)}
-    sizes = {name: sum(p.numel() for p in m.parameters()) for name, m in models.items()}
+              "torch.nn.Transformer": TorchTranslator(*data.vocabularies(), scale)}
     seconds = alternating_medians({name: training_pass(m.train(), tensors, scale.label_smoothing)
                                    for name, m in models.items()}, args.repeats)
-    print(f"{args.profile} sizes (d_model {scale.d_model}, {scale.layers}+{scale.layers} layers, {scale.heads} heads), "
-          f"{args.threads} thread(s), median of {args.repeats} alternating passes of {args.batches} batches")
-    print(f"{'':>24}{'parameters':>14}{'train tokens/s':>18}")
-    for name in models:
-        print(f"{name:>24}{sizes[name]:>14,}{tokens / seconds[name]:>18.0f}")
-    print(f"{'ours / torch time':>24}{'':>14}{seconds['ours'] / seconds['torch.nn.Transformer']:>17.2f}×")
-    print()
-    print(f"{'attention, fwd+bwd':>24}{'fused (s)':>14}{'written out (s)':>18}{'speed-up':>12}")
+    table = pd.DataFrame({name: {"parameters": sum(p.numel() for p in m.parameters()),
+                                 "train tokens/s": tokens / seconds[name]} for name, m in models.items()}).T
+    attention = {}
     for batch, length in ((32, 40), (8, 256)):
-        d_k = scale.d_model // scale.heads
-        times = alternating_medians({fused: attention_pass(batch, scale.heads, length, d_k, fused)
+        times = alternating_medians({fused: attention_pass(batch, scale.heads, length, scale.d_model // scale.heads, fused)
                                      for fused in (True, False)}, args.repeats)
-        print(f"{f'B={batch}, T={length}':>24}{times[True]:>14.5f}{times[False]:>18.5f}"
-              f"{times[False] / times[True]:>11.2f}×")
+        attention[f"B={batch}, T={length}"] = {"fused (s)": times[True], "written out (s)": times[False]}
+    attention = pd.DataFrame(attention).T
+    return {f"{args.profile} sizes (d_model {scale.d_model}, {scale.layers}+{scale.layers} layers, {scale.heads} heads), "
+            f"{args.threads} thread(s), median of {args.repeats} alternating passes of {args.batches} batches": table,
+            "ratio: our training time / torch's": pd.DataFrame(
+                {"ours / torch": [seconds["ours"] / seconds["torch.nn.Transformer"]]}, index=["time"]),
+            "attention, forward and backward": attention,
+            "ratio: written out / fused time": (attention["written out (s)"] / attention["fused (s)"]).to_frame("speed-up")}
+
+
+def main(argv=None):
+    cli.show(measure(argv))
 
 
 if __name__ == "__main__":

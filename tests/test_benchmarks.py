@@ -1,44 +1,55 @@
-"""The benchmarks still run (one tiny pass); their numbers are read from `make bench`, not asserted."""
-from benchmarks import fast_weights
+"""The benchmarks still run (one tiny pass) and return their tables; their numbers are read from `make bench`."""
+import pandas as pd
+
+from benchmarks import cli, fast_weights, han, rnnsearch, show_attend_tell, timing, transformer
 
 
-def test_fast_weights_benchmark_prints_a_ratio_row_per_hidden_size(capsys):
-    fast_weights.main(["--steps", "1", "--repeats", "1"])
-    rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
-    assert [row[0] for row in rows] == ["20", "50", "100"]
-    assert all(row[-1].endswith("×") and float(row[-1][:-1]) > 0 for row in rows)
+def _positive(table: pd.DataFrame) -> bool:
+    return bool((table.to_numpy(dtype=float) > 0).all())
 
 
-def test_translation_benchmark_prints_a_row_per_model_and_two_ratio_rows(capsys):
-    from benchmarks import translation
-    translation.main(["--profile", "smoke", "--batches", "1", "--sentences", "4", "--repeats", "1"])
-    rows = [line for line in capsys.readouterr().out.splitlines()[2:]]
-    assert [row.split()[0] for row in rows[:3]] == ["RNNencdec", "RNNsearch", "RNNsearch"]
-    assert all(cell.endswith("×") and float(cell[:-1]) > 0 for row in rows[3:] for cell in row.split()[-3:])
-    assert len(rows) == 5
+def test_fast_weights_benchmark_times_each_form_at_every_hidden_size():
+    tables = list(fast_weights.measure(["--steps", "1", "--repeats", "1"]).values())
+    rates, ratios = tables
+    assert list(rates.index) == [20, 50, 100] and list(rates.columns) == ["FW attention", "FW outer", "LSTM"]
+    assert list(ratios.columns) == ["attention / outer", "FW attention / LSTM"] and _positive(rates) and _positive(ratios)
 
 
-def test_transformer_benchmark_prints_both_models_their_ratio_and_the_attention_speed_ups(capsys):
-    from benchmarks import transformer
-    transformer.main(["--profile", "smoke", "--batches", "1", "--repeats", "1"])
-    lines = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in lines[2:4]] == ["ours", "torch.nn.Transformer"]
-    assert lines[4].split()[:3] == ["ours", "/", "torch"] and float(lines[4].split()[-1][:-1]) > 0
-    attention = lines[-2:]
-    assert all(row.split()[-1].endswith("×") and float(row.split()[-1][:-1]) > 0 for row in attention)
+def test_han_benchmark_times_training_and_inference_of_both_models():
+    rates, ratio = han.measure(["--profile", "smoke", "--documents", "16", "--repeats", "1"]).values()
+    assert list(rates.index) == ["inference", "training"] and list(rates.columns) == list(han.MODELS)
+    assert _positive(rates) and _positive(ratio)
 
 
-def test_captioning_benchmark_prints_a_row_per_variant_and_two_ratio_rows(capsys):
-    from benchmarks import captioning
-    captioning.main(["--profile", "smoke", "--batches", "1", "--images", "4", "--repeats", "1"])
-    rows = capsys.readouterr().out.splitlines()[2:]
-    assert [row.split()[0] for row in rows[:3]] == ["soft", "hard", "none"]
-    assert all(cell.endswith("×") and float(cell[:-1]) > 0 for row in rows[3:] for cell in row.split()[-2:])
-    assert len(rows) == 5
+def test_rnnsearch_benchmark_times_three_models_and_two_ratios():
+    rates, ratios = rnnsearch.measure(["--profile", "smoke", "--batches", "1", "--sentences", "4",
+                                       "--repeats", "1"]).values()
+    assert list(rates.index) == ["RNNencdec", "RNNsearch", "RNNsearch (recomputed keys)"]
+    assert list(ratios.index) == ["precomputed / recomputed keys", "RNNencdec / RNNsearch"]
+    assert _positive(rates) and _positive(ratios)
+
+
+def test_transformer_benchmark_times_both_models_and_both_attention_paths():
+    sizes, ratio, attention, speed_up = transformer.measure(["--profile", "smoke", "--batches", "1",
+                                                             "--repeats", "1"]).values()
+    assert list(sizes.index) == ["ours", "torch.nn.Transformer"] and _positive(sizes) and _positive(ratio)
+    assert list(attention.index) == ["B=32, T=40", "B=8, T=256"] and _positive(attention) and _positive(speed_up)
+
+
+def test_show_attend_tell_benchmark_times_every_variant_and_two_ratios():
+    rates, ratios = show_attend_tell.measure(["--profile", "smoke", "--batches", "1", "--images", "4",
+                                              "--repeats", "1"]).values()
+    assert list(rates.index) == ["soft", "hard", "none"] and list(ratios.index) == ["none / soft", "none / hard"]
+    assert _positive(rates) and _positive(ratios)
+
+
+def test_show_prints_every_table_under_its_title_and_ratios_with_a_times_sign(capsys):
+    cli.show({"rates": pd.DataFrame({"a": [1234.5]}), "ratios": pd.DataFrame({"a / b": [1.5]})})
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "rates" and out[2].split()[-1] == "1,234" and out[4] == "ratios" and out[6].endswith("1.50×")
 
 
 def test_timing_warms_up_then_takes_the_median_and_alternates_the_works():
-    from benchmarks import timing
     calls = []
     rate = timing.median_rate(lambda: calls.append("w"), amount=10, repeats=3)
     assert len(calls) == 4 and rate > 0                       # one warm-up pass, then three timed ones

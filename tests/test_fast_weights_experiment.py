@@ -1,27 +1,37 @@
 import pandas as pd
 import pytest
+import torch
 
+from attnmem_core import runs
+from attnmem_core.data.associative_retrieval import make_splits
 from attnmem_core.experiments import fast_weights as fw
 
 
 def test_plan_covers_table1_both_lambdas_and_the_ablations():
     planned = fw.plan(fw.PROFILES["cpu"], seeds=[0, 1], steps=7)
     assert len(planned) == 2 * (3 * 5 + 2)
-    assert {s.steps for _, s in planned} == {7}
-    keys = {(v, s.hidden, s.seed) for v, s in planned}
+    assert {s.steps for s in planned} == {7}
+    keys = {(s.variant, s.hidden, s.seed) for s in planned}
     assert ("alstm", 100, 1) in keys and ("fw λ=0.95", 50, 0) in keys and ("fw S=3", 20, 1) in keys
-    lams = {v: s.fast_weights.get("lam") for v, s in planned if v.startswith("fw")}
+    lams = {s.variant: s.fast_weights.get("lam") for s in planned if s.model == "fw"}
     assert lams["fw"] == 0.9 and lams["fw λ=0.95"] == 0.95
-    assert dict(planned)["fw no layer norm"].fast_weights["layer_norm"] is False
+    assert next(s for s in planned if s.variant == "fw no layer norm").fast_weights["layer_norm"] is False
+    assert len({str(s.cache_key(None, torch.device("cpu"))) for s in planned}) == len(planned)
 
 
-def test_parallel_runs_keep_the_plans_order_and_repeat_from_their_seeds():
+def test_parallel_runs_keep_the_plans_order_and_repeat_from_their_seeds(tmp_path):
     scale = fw.Scale(steps=3, eval_every=3, seeds=(0,), workers=2, valid_size=64, test_size=64)
-    runs = [fw.spec(scale, "alstm", 20, 0), fw.spec(scale, "irnn", 20, 0), fw.spec(scale, "fw", 20, 1, lam=0.9)]
-    parallel = fw.run_all(runs, device="cpu", workers=2)
-    assert [r["label"] for r in parallel] == [r.label for r in runs]
-    again = fw.run_one(runs[2])
-    assert again["test_error"] == parallel[2]["test_error"] and again["test_nll"] == pytest.approx(parallel[2]["test_nll"])
+    specs = [fw.spec(scale, "alstm", "alstm", 20, 0), fw.spec(scale, "irnn", "irnn", 20, 0),
+             fw.spec(scale, "fw", "fw", 20, 1, lam=0.9)]
+    parallel = runs.run_all(specs, make_splits(), device="cpu", workers=2, models_dir=tmp_path / "a")
+    assert [r.spec for r in parallel] == specs and not any(r.cached for r in parallel)
+    again = runs.run_all(specs[2:], make_splits(), device="cpu", workers=1, models_dir=tmp_path / "b")[0]
+    assert again.outputs == parallel[2].outputs and _measured(again.history) == _measured(parallel[2].history)
+
+
+def _measured(history: list[dict]) -> list[dict]:
+    """The history without its wall-clock times."""
+    return [{k: v for k, v in row.items() if "seconds" not in k} for row in history]
 
 
 def test_table1_puts_the_paper_beside_our_mean_and_spread():

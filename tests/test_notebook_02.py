@@ -7,13 +7,13 @@ from attnmem_core.claims import VERDICTS
 from attnmem_core.data.bible import source
 from attnmem_core.runner import NOTEBOOKS, run_notebook
 
-NOTEBOOK = NOTEBOOKS / "02_align_and_translate.ipynb"
+NOTEBOOK = NOTEBOOKS / "02_rnnsearch.ipynb"
 
 
 def test_smoke_run_writes_results_with_claims_data_and_provenance(smoke_run):
     root, params, status = smoke_run
     assert status == "executed"
-    record = json.loads((root / "results" / "02_align_and_translate-smoke.json").read_text())
+    record = json.loads((root / "results" / "02_rnnsearch-smoke.json").read_text())
     assert {c["id"] for c in record["claims"]} == {"search-beats-encdec", "long-sentences",
                                                    "short-search-beats-long-encdec", "monotonic-alignments"}
     assert all(c["verdict"] in VERDICTS for c in record["claims"])
@@ -38,7 +38,7 @@ def test_trained_models_are_reused(smoke_run, tmp_path):
     root, params, _ = smoke_run
     rerun = {**params, "results_dir": str(root / "results")}
     run_notebook(NOTEBOOK, tmp_path / "executed", rerun, force=True)
-    record = json.loads((root / "results" / "02_align_and_translate-smoke.json").read_text())
+    record = json.loads((root / "results" / "02_rnnsearch-smoke.json").read_text())
     assert all(r["cached"] for r in record["metrics"]["runs"])
 
 

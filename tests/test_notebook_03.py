@@ -7,13 +7,13 @@ from attnmem_core.claims import VERDICTS
 from attnmem_core.data.fine_foods import source
 from attnmem_core.runner import NOTEBOOKS, run_notebook
 
-NOTEBOOK = NOTEBOOKS / "03_hierarchical_attention.ipynb"
+NOTEBOOK = NOTEBOOKS / "03_han.ipynb"
 
 
 def test_smoke_run_writes_results_with_claims_data_hashes_and_provenance(smoke_run):
     root, params, status = smoke_run
     assert status == "executed"
-    record = json.loads((root / "results" / "03_hierarchical_attention-smoke.json").read_text())
+    record = json.loads((root / "results" / "03_han-smoke.json").read_text())
     assert {c["id"] for c in record["claims"]} == {"att-beats-pooling", "hierarchy-beats-flat", "context-dependent"}
     assert all(c["verdict"] in VERDICTS for c in record["claims"])
     runs = {(r["model"], r["embedding"]) for r in record["metrics"]["runs"]}

@@ -7,13 +7,13 @@ from conftest import built_page
 from attnmem_core.claims import VERDICTS
 from attnmem_core.runner import NOTEBOOKS, NotebookFailed, run_notebook
 
-NOTEBOOK = NOTEBOOKS / "04_attention_is_all_you_need.ipynb"
+NOTEBOOK = NOTEBOOKS / "04_transformer.ipynb"
 
 
 def test_smoke_run_writes_results_with_claims_costs_and_provenance(smoke_run):
     root, params, status = smoke_run
     assert status == "executed"
-    record = json.loads((root / "results" / "04_attention_is_all_you_need-smoke.json").read_text())
+    record = json.loads((root / "results" / "04_transformer-smoke.json").read_text())
     assert {c["id"] for c in record["claims"]} == {"transformer-beats-rnnsearch-cheaper", "single-head-worse",
                                                    "learned-equals-sinusoidal", "scaling-matters", "sinusoids-extrapolate"}
     assert all(c["verdict"] in VERDICTS for c in record["claims"])

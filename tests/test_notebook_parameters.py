@@ -4,8 +4,8 @@ import pytest
 from attnmem_core.runner import NOTEBOOKS, NotebookFailed, run_notebook
 
 # each notebook's own count parameter, besides the ones they all take
-COUNTS = {"01_show_attend_tell.ipynb": "steps", "02_align_and_translate.ipynb": "steps", "03_hierarchical_attention.ipynb": "epochs",
-          "04_attention_is_all_you_need.ipynb": "steps", "06_fast_weights.ipynb": "steps"}
+COUNTS = {"01_show_attend_tell.ipynb": "steps", "02_rnnsearch.ipynb": "steps", "03_han.ipynb": "epochs",
+          "04_transformer.ipynb": "steps", "06_fast_weights.ipynb": "steps"}
 
 
 def test_every_notebook_is_covered():

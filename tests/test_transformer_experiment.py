@@ -1,14 +1,12 @@
-"""The Transformer experiments' pieces: the run plan and cache keys, FLOP counting, cost to reach a target,
-the 1/√d_k statistics, and perplexity by length."""
+"""The Transformer experiments' pieces: the run plan and cache keys, Table 3's rows, the 1/√d_k statistics."""
 import math
 
 import pytest
 import torch
-from torch import nn
 
-from attnmem_core.attention.dot_product import MultiHeadAttention
+from attnmem_core import runs
 from attnmem_core.data import bible
-from attnmem_core.experiments import translation as tx
+from attnmem_core.experiments import rnnsearch
 from attnmem_core.experiments import transformer as trx
 from attnmem_core.runner import REPO
 
@@ -17,7 +15,8 @@ SMOKE, CPU = trx.PROFILES["smoke"], trx.PROFILES["cpu"]
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    return tx.prepare(bible.load(REPO / "data" / "cache"), tx.PROFILES["smoke"], "bpe", tmp_path_factory.mktemp("tok"))
+    return rnnsearch.prepare(bible.load(REPO / "data" / "cache"), rnnsearch.PROFILES["smoke"], "bpe",
+                             tmp_path_factory.mktemp("tok"))
 
 
 def test_table3_heads_keep_the_compute_constant():
@@ -33,7 +32,7 @@ def test_table3_heads_keep_the_compute_constant():
 
 
 def test_plan_has_one_main_run_per_seed_and_translates_only_where_needed(data):
-    plan = trx.plan(CPU, tx.PROFILES["cpu"], [0, 1], steps=77)
+    plan = trx.plan(CPU, rnnsearch.PROFILES["cpu"].long, [0, 1], steps=77)
     main = [r for r in plan if r.steps == 77]
     assert [r.seed for r in main] == [0, 1] and all(r.variant.name == "base" and r.test_beam == CPU.beam for r in main)
     short = [r for r in plan if r.cutoff == CPU.short]
@@ -44,56 +43,31 @@ def test_plan_has_one_main_run_per_seed_and_translates_only_where_needed(data):
     assert {r.variant.positional for r in short} == {"sinusoidal", "learned"} and all(r.test_beam == 1 for r in short)
     assert not any(r.test_beam for r in plan if r not in main and r not in short)
     assert len({(r.label, r.seed) for r in plan}) == len(plan)
-    keys = {str(trx.config(r, data, torch.device("cpu"))) for r in plan}
+    keys = {str(r.cache_key(data, torch.device("cpu"))) for r in plan}
     assert len(keys) == len(plan)
 
 
 def test_every_variant_builds_with_its_sizes(data):
     for variant in [trx.Variant("base")] + trx.table3_variants(SMOKE):
-        model = trx.build(variant, SMOKE, len(data.source_tokenizer), len(data.target_tokenizer))
+        model = trx.RunSpec(variant, 10, 1, 0, SMOKE).build(data)
         attention = model.encoder[0].self_attention
         assert attention.heads == (variant.heads or SMOKE.heads) and attention.scale == variant.scale
         assert attention.d_k == (variant.d_k or SMOKE.d_model // SMOKE.heads)
 
 
-class _AttentionOnly(nn.Module):
-    """x → MultiHead(E x, E x, E x) with a sum as the 'loss'."""
-
-    def __init__(self, d_model, heads):
-        super().__init__()
-        self.E = nn.Embedding(10, d_model)
-        self.attention = MultiHeadAttention(d_model, heads)
-
-    def forward(self, x, y_in):
-        h = self.E(x)
-        return self.attention(h, h, h)[0]
+def _trained(spec, history) -> runs.TrainedRun:
+    return runs.TrainedRun(spec, history, {}, {}, 0, 1.0, 0.0, cached=False)
 
 
-def test_training_flops_count_every_matrix_product_of_forward_and_backward():
-    B, T, d, h = 3, 7, 16, 4
-    stream = iter([((torch.randint(0, 10, (B, T)), None), None)] * 2)
-    flops = trx.training_flops(_AttentionOnly(d, h), stream, lambda out, _: out.sum(), updates=2)
-    projections = 4 * 2 * B * T * d * d           # W_Q, W_K, W_V, W_O
-    attention = 2 * 2 * B * h * T * T * (d // h)   # Q Kᵀ and A V
-    assert flops == 3 * (projections + attention)  # backward: a gradient for each operand, twice the forward
-
-
-def test_cost_to_reach_reads_the_first_evaluation_that_gets_there():
-    history = [{"step": 100, "train_seconds": 10.0, "valid_bleu": 3.0, "valid_perplexity": 90.0},
-               {"step": 200, "train_seconds": 21.0, "valid_bleu": 9.5, "valid_perplexity": 40.0},
-               {"step": 300, "train_seconds": 30.0, "valid_bleu": 12.0, "valid_perplexity": 30.0}]
-    assert trx.cost_to_reach(history, "valid_bleu", 9.0, 1e9) == {"step": 200, "seconds": 21.0, "flops": 2e11}
-    assert trx.cost_to_reach(history, "valid_perplexity", 35.0, 1.0, higher=False)["step"] == 300
-    never = trx.cost_to_reach(history, "valid_bleu", 20.0, 1.0)
-    assert never["flops"] == math.inf and never["seconds"] == math.inf
-
-
-def test_at_step_names_the_updates_that_were_evaluated():
-    result = {"history": [{"step": 5}, {"step": 10}], "spec": trx.RunSpec(trx.Variant("base"), 40, 10, 0, SMOKE,
-                                                                          tx.PROFILES["smoke"])}
-    assert trx.at_step(result, 5) == {"step": 5}
-    with pytest.raises(ValueError, match=r"not evaluated at update 7; evaluated at \[5, 10\]"):
-        trx.at_step(result, 7)
+def test_table3_rows_read_every_variant_at_the_ablation_update_and_the_base_from_the_main_run():
+    spec = trx.RunSpec(trx.Variant("base"), 40, SMOKE.steps, 0, SMOKE)
+    main = [_trained(spec, [{"step": 3, "valid_perplexity": 10.0}, {"step": 6, "valid_perplexity": 5.0}])]
+    others = [_trained(trx.RunSpec(v, 40, SMOKE.ablation_steps, 0, SMOKE),
+                       [{"step": 3, "valid_perplexity": 10.0 * (i + 2)}]) for i, v in enumerate(trx.table3_variants(SMOKE))]
+    rows = trx.table3_rows(others + main, main, SMOKE, 40)
+    assert rows["base"] == [{"step": 3, "valid_perplexity": 10.0}]
+    assert trx.perplexity_ratios(rows, trx.table3_variants(SMOKE)[0].name) == [2.0]
+    assert trx.perplexity_ratios(rows, "h=1, unscaled", "h=1") == [(len(others) + 1) / 2]
 
 
 def test_scaling_statistics_show_the_variance_grow_with_d_k_and_the_unscaled_softmax_saturate():
@@ -106,14 +80,6 @@ def test_scaling_statistics_show_the_variance_grow_with_d_k_and_the_unscaled_sof
     assert unscaled["softmax entropy"].is_monotonic_decreasing and unscaled["Jacobian norm"].is_monotonic_decreasing
     assert unscaled.loc[512, "Jacobian norm"] < 0.5 * scaled.loc[512, "Jacobian norm"]
     assert unscaled.loc[512, "softmax entropy"] < 0.25 * math.log(32)
-
-
-def test_perplexity_by_length_splits_the_pairs_into_buckets(data):
-    model = trx.build(trx.Variant("base"), SMOKE, len(data.source_tokenizer), len(data.target_tokenizer)).eval()
-    frame = trx.perplexity_by_length(model, data, "test", [0, 10, 20, 1000], SMOKE.max_tokens)
-    assert frame.sentences.sum() == len(data.ids["test"][0]) and list(frame.bucket) == ["0–9", "10–19", "20–999"]
-    whole = tx.perplexity(model, *data.ids["test"], "cpu", SMOKE.max_tokens)
-    assert frame.perplexity.min() <= whole <= frame.perplexity.max()
 
 
 def test_paper_tables_hold_the_papers_numbers():

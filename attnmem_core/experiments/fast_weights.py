@@ -1,12 +1,12 @@
-"""The fast-weights experiments (Ba et al. 2016, Sec. 4.1): one function to train and test a model.
+"""The fast-weights experiments (Ba et al. 2016, Sec. 4.1) on the associative-retrieval task.
 
-A `RunSpec` names one training run (model, hidden size R, seed, fast-weights options);
-`run_one` trains it on the associative-retrieval task and returns its validation curve
-and its test error on the 20,000 test sequences; `run_all` runs many side by side.
+A `RunSpec` names one training run (the chapter's variant name, model, hidden size R, seed,
+fast-weights options); `runs.run_all` trains it on the task's splits (or reads it from the
+trained-model cache), and its outputs are the test error and NLL on the 20,000 test
+sequences. The rest turns runs into the paper's Table 1 and Figure 2.
 """
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import asdict, dataclass, field, replace
 
@@ -14,9 +14,9 @@ import pandas as pd
 import torch
 from torch import nn
 
-from attnmem_core.data.associative_retrieval import VALUES, VOCAB, make_splits
-from attnmem_core.models.retrieval import build_retrieval_model
-from attnmem_core.parallel import run_parallel
+from attnmem_core import runs
+from attnmem_core.data.associative_retrieval import DATA_SEED, SPLIT_SIZES, VALUES, VOCAB, RetrievalSplit
+from attnmem_core.models.fast_weights import build_retrieval_model
 from attnmem_core.runtime import seed_everything
 from attnmem_core.tables import mean_spread
 from attnmem_core.training import random_batches, train
@@ -58,8 +58,14 @@ PROFILES = {
 }
 
 
+Splits = dict[str, RetrievalSplit]
+
+
 @dataclass(frozen=True)
 class RunSpec:
+    """One model of the chapter (`variant`: its name in the tables) with R hidden units, from one seed."""
+
+    variant: str
     model: str
     hidden: int
     seed: int
@@ -73,12 +79,39 @@ class RunSpec:
 
     @property
     def label(self) -> str:
-        options = ", ".join(f"{k}={v}" for k, v in sorted(self.fast_weights.items()))
-        return f"{self.model} R={self.hidden}" + (f" ({options})" if options else "")
+        return f"{self.variant} R={self.hidden} seed {self.seed}"
+
+    def cache_key(self, data: Splits, device: torch.device) -> dict:
+        """The splits are drawn from DATA_SEED by the library's code, which the cache's key covers."""
+        return {**asdict(self), "data_seed": DATA_SEED, "sizes": SPLIT_SIZES, "device": device.type}
+
+    def build(self, data: Splits) -> nn.Module:
+        return build_retrieval_model(self.model, self.hidden, len(VOCAB), len(VALUES), **self.fast_weights)
+
+    def cost(self) -> float:
+        """Rough time per update on a CPU core, measured once: A-LSTM's 3 heads × 3 complex projections make it by
+        far the dearest."""
+        per_unit = {"irnn": 0.05, "lstm": 0.1, "fw": 0.12, "alstm": 0.9}[self.model]
+        return per_unit * self.hidden * self.fast_weights.get("inner_steps", 1)
+
+    def train(self, data: Splits, device: torch.device) -> dict:
+        valid, test = data["valid"], data["test"]
+        seed_everything(self.seed)
+        model = self.build(data).to(device)
+        history = train(
+            model, random_batches(data["train"].x, data["train"].y, self.batch_size, self.seed),
+            steps=self.steps, optimizer=torch.optim.Adam(model.parameters(), lr=self.learning_rate),
+            loss_fn=nn.functional.cross_entropy, device=device,
+            evaluate=lambda: {f"valid_{k}": v for k, v in evaluate(
+                model, valid.x[:self.valid_size], valid.y[:self.valid_size], device).items()},
+            eval_every=self.eval_every, clip_norm=5.0, desc=self.label, progress=False)
+        tested = evaluate(model, test.x[:self.test_size], test.y[:self.test_size], device)
+        return runs.payload(model, history, {f"test_{k}": v for k, v in tested.items()} | {
+            "diverged": not all(math.isfinite(row["train_loss"]) for row in history)})
 
 
-def spec(scale: Scale, model: str, hidden: int, seed: int, **fast_weights) -> RunSpec:
-    return RunSpec(model, hidden, seed, scale.steps, scale.eval_every, scale.batch_size,
+def spec(scale: Scale, variant: str, model: str, hidden: int, seed: int, **fast_weights) -> RunSpec:
+    return RunSpec(variant, model, hidden, seed, scale.steps, scale.eval_every, scale.batch_size,
                    scale.learning_rate, scale.valid_size, scale.test_size, fast_weights)
 
 
@@ -94,41 +127,6 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device, batch_s
     return {"nll": nll / len(y), "error": wrong / len(y)}
 
 
-def run_one(run: RunSpec, device: str = "cpu") -> dict:
-    """Train one model from its seed; return the spec, validation history and test metrics."""
-    device = torch.device(device)
-    data = make_splits()
-    valid, test = data["valid"], data["test"]
-    seed_everything(run.seed)
-    model = build_retrieval_model(run.model, run.hidden, len(VOCAB), len(VALUES), **run.fast_weights).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=run.learning_rate)
-    history = train(
-        model, random_batches(data["train"].x, data["train"].y, run.batch_size, run.seed),
-        steps=run.steps, optimizer=optimizer, loss_fn=nn.functional.cross_entropy, device=device,
-        evaluate=lambda: {f"valid_{k}": v for k, v in evaluate(
-            model, valid.x[:run.valid_size], valid.y[:run.valid_size], device).items()},
-        eval_every=run.eval_every, clip_norm=5.0, desc=run.label,
-        progress=False,  # run_parallel shows one bar over all the runs instead
-    )
-    test_metrics = evaluate(model, test.x[:run.test_size], test.y[:run.test_size], device)
-    return {"spec": asdict(run), "label": run.label, "history": history,
-            **{f"test_{k}": v for k, v in test_metrics.items()},
-            "diverged": not all(math.isfinite(row["train_loss"]) for row in history),
-            "seconds": history[-1]["seconds"]}
-
-
-def relative_cost(run: RunSpec) -> float:
-    """Rough time per update on a CPU core, measured once: A-LSTM's 3 heads × 3 complex
-    projections make it by far the dearest."""
-    per_unit = {"irnn": 0.05, "lstm": 0.1, "fw": 0.12, "alstm": 0.9}[run.model]
-    return per_unit * run.hidden * run.fast_weights.get("inner_steps", 1)
-
-
-def run_all(runs: list[RunSpec], device: str, workers: int) -> list[dict]:
-    """Every run, `workers` at a time; results keep the runs' order."""
-    return run_parallel(functools.partial(run_one, device=device), runs, workers=workers, cost=relative_cost)
-
-
 # The fast-weights variants we run: the paper's model under both of its λ, and the ablations.
 VARIANTS = {
     "fw": dict(lam=LAMBDA_APPENDIX, eta=ETA),
@@ -139,30 +137,30 @@ VARIANTS = {
 ABLATION_HIDDEN = 20  # where fast weights alone solve the task in the paper
 
 
-def plan(scale: Scale, seeds: list[int], steps: int) -> list[tuple[str, RunSpec]]:
-    """(variant, spec) for Table 1 (every model and R, fast weights under both λ) and the ablations."""
+def plan(scale: Scale, seeds: list[int], steps: int) -> list[RunSpec]:
+    """Table 1 (every model and R, fast weights under both λ) and the ablations."""
     scale = replace(scale, steps=steps, eval_every=min(scale.eval_every, steps))
-    runs = []
+    specs = []
     for seed in seeds:
         for hidden in scale.hidden_sizes:
-            runs += [(m, spec(scale, m, hidden, seed)) for m in ("irnn", "lstm", "alstm")]
-            runs += [(v, spec(scale, "fw", hidden, seed, **VARIANTS[v])) for v in ("fw", "fw λ=0.95")]
-        runs += [(v, spec(scale, "fw", ABLATION_HIDDEN, seed, **VARIANTS[v])) for v in ("fw no layer norm", "fw S=3")]
-    return runs
+            specs += [spec(scale, m, m, hidden, seed) for m in ("irnn", "lstm", "alstm")]
+            specs += [spec(scale, v, "fw", hidden, seed, **VARIANTS[v]) for v in ("fw", "fw λ=0.95")]
+        specs += [spec(scale, v, "fw", ABLATION_HIDDEN, seed, **VARIANTS[v]) for v in ("fw no layer norm", "fw S=3")]
+    return specs
 
 
-def results_frame(variants: list[str], results: list[dict]) -> pd.DataFrame:
-    """One row per run: variant, R, seed, test error and NLL, seconds."""
-    return pd.DataFrame([{"variant": v, "R": r["spec"]["hidden"], "seed": r["spec"]["seed"],
-                          "test_error": r["test_error"], "test_nll": r["test_nll"], "diverged": r["diverged"],
-                          "seconds": r["seconds"]}
-                         for v, r in zip(variants, results)])
+def results_frame(results: list[runs.TrainedRun]) -> pd.DataFrame:
+    """One row per run: variant, R, seed, test error and NLL, training seconds."""
+    return pd.DataFrame([{"variant": r.spec.variant, "R": r.spec.hidden, "seed": r.spec.seed,
+                          "test_error": r.outputs["test_error"], "test_nll": r.outputs["test_nll"],
+                          "diverged": r.outputs["diverged"], "seconds": r.train_seconds}
+                         for r in results])
 
 
-def curves_frame(variants: list[str], results: list[dict]) -> pd.DataFrame:
+def curves_frame(results: list[runs.TrainedRun]) -> pd.DataFrame:
     """Validation curves, one row per evaluation, for Figure 2."""
-    return pd.DataFrame([{"variant": v, "R": r["spec"]["hidden"], "seed": r["spec"]["seed"], **row}
-                         for v, r in zip(variants, results) for row in r["history"]])
+    return pd.DataFrame([{"variant": r.spec.variant, "R": r.spec.hidden, "seed": r.spec.seed, **row}
+                         for r in results for row in r.history])
 
 
 def table1(frame: pd.DataFrame) -> pd.DataFrame:

@@ -2,15 +2,15 @@
 
 `prepare` turns the reviews into documents of word ids once: a Punkt model and a vocabulary
 (the paper's cut-off: words seen 5 times or fewer become UNK) from the training reviews,
-and word2vec embeddings trained on them (the paper's initialisation of W_e). `run_one` trains
-one model from one seed, keeps the epoch with the best validation accuracy, and returns its
-test predictions and attention weights. `run_all` runs many side by side.
-`bag_of_words` fits the logistic-regression baselines, which need no seed.
+and word2vec embeddings trained on them (the paper's initialisation of W_e). A `RunSpec`
+trains one model from one seed, keeps the epoch with the best validation accuracy, and
+returns its test predictions and attention weights; `runs.run_all` runs many side by side
+(or reads them from the trained-model cache). `bag_of_words` fits the logistic-regression baselines, which
+need no seed.
 """
 from __future__ import annotations
 
 import copy
-import functools
 import html
 from dataclasses import asdict, dataclass
 
@@ -24,15 +24,15 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 from torch import nn
 
+from attnmem_core import runs
 from attnmem_core.data import text
 from attnmem_core.data.fine_foods import CLASSES, FineFoods
 from attnmem_core.models import han
-from attnmem_core.parallel import run_parallel
 from attnmem_core.runtime import seed_everything
 from attnmem_core.tables import mean_spread
 from attnmem_core.training import train
 
-# Yang et al. 2016, Table 2, accuracy (%). The Amazon cells are unconfirmed (PAPERS.md); the
+# Yang et al. 2016, Table 2, accuracy (%). The Amazon cells are not yet checked against the paper; the
 # paper's flat baseline here is its LSTM, and it has no bag-of-words logistic regression row.
 PAPER_TABLE2 = {
     "HN-ATT": {"Yelp'15": 71.0, "Amazon (unconfirmed)": 63.6},
@@ -81,7 +81,8 @@ class Corpus:
     labels: dict[str, torch.Tensor]
     vocabulary: text.Vocabulary
     word2vec: torch.Tensor
-    kept: float   # the share of the training reviews' words that the shortening keeps
+    kept: float       # the share of the training reviews' words that the shortening keeps
+    identity: dict    # what decides all of the above: part of every trained model's cache key
 
 
 def prepare(data: FineFoods, scale: Scale, seed: int = 0) -> Corpus:
@@ -96,7 +97,9 @@ def prepare(data: FineFoods, scale: Scale, seed: int = 0) -> Corpus:
     vocabulary = text.Vocabulary(words["train"], MIN_COUNT)
     ids = {name: [vocabulary.encode(d) for d in documents] for name, documents in words.items()}
     labels = {name: torch.tensor(frame.label.to_numpy()) for name, frame in splits.items()}
-    return Corpus(words, ids, labels, vocabulary, word2vec(words["train"], vocabulary, scale, seed), kept)
+    identity = {"reviews": data.sha256, "seed": seed, **{k: getattr(scale, k) for k in (
+        "embedding_dim", "max_sentences", "max_words", "limit", "word2vec_epochs")}}
+    return Corpus(words, ids, labels, vocabulary, word2vec(words["train"], vocabulary, scale, seed), kept, identity)
 
 
 def _count(documents: list[text.Document]) -> int:
@@ -122,6 +125,8 @@ def word2vec(documents: list[text.Document], vocabulary: text.Vocabulary, scale:
 
 @dataclass(frozen=True)
 class RunSpec:
+    """One model from one seed, trained for `epochs` and tested at its best validation epoch."""
+
     model: str
     embedding: str
     seed: int
@@ -134,6 +139,45 @@ class RunSpec:
     @property
     def label(self) -> str:
         return f"{self.model} {self.embedding} seed {self.seed}"
+
+    def cache_key(self, corpus: Corpus, device: torch.device) -> dict:
+        return {**asdict(self), "corpus": corpus.identity, "device": device.type}
+
+    def build(self, corpus: Corpus) -> nn.Module:
+        return han.build(self.model, len(corpus.vocabulary), len(CLASSES), embedding_dim=self.embedding_dim,
+                         hidden_size=self.hidden_size)
+
+    def cost(self) -> float:
+        return 1.0
+
+    def train(self, corpus: Corpus, device: torch.device) -> dict:
+        seed_everything(self.seed)
+        model = self.build(corpus).to(device)
+        if self.embedding == "word2vec":
+            with torch.no_grad():
+                model.embed.weight.copy_(corpus.word2vec)
+        optimizer = torch.optim.Adam(model.parameters(), lr=self.learning_rate)
+        train_ids, valid_ids = corpus.ids["train"], corpus.ids["valid"]
+        steps_per_epoch = -(-len(train_ids) // self.batch_size)
+        best = {"valid_accuracy": -1.0}
+
+        def evaluate():
+            accuracy = scores(corpus.labels["valid"], predict(model, valid_ids, device)[0])["accuracy"]
+            if accuracy > best["valid_accuracy"]:
+                best.update(valid_accuracy=accuracy, state=copy.deepcopy(model.state_dict()))
+            return {"valid_accuracy": accuracy}
+
+        history = train(model, text.length_batches(train_ids, corpus.labels["train"], self.batch_size, self.seed),
+                        steps=self.epochs * steps_per_epoch, optimizer=optimizer, loss_fn=nn.functional.cross_entropy,
+                        device=device, evaluate=evaluate, eval_every=steps_per_epoch, clip_norm=5.0, desc=self.label,
+                        progress=False)
+        model.load_state_dict(best["state"])
+        predictions, word_weights, sentence_weights = predict(model, corpus.ids["test"], device)
+        return runs.payload(model, history, {
+            "best_valid_accuracy": best["valid_accuracy"], "predictions": torch.from_numpy(predictions),
+            "word_weights": [None if w is None else [torch.from_numpy(a) for a in w] for w in word_weights],
+            "sentence_weights": [None if w is None else torch.from_numpy(w) for w in sentence_weights],
+            **scores(corpus.labels["test"], predictions)})
 
 
 def plan(scale: Scale, seeds: list[int], epochs: int) -> list[RunSpec]:
@@ -169,43 +213,6 @@ def predict(model: nn.Module, documents, device, batch_size: int = 128):
     return labels, word_weights, sentence_weights
 
 
-def run_one(run: RunSpec, corpus: Corpus, device: str = "cpu") -> dict:
-    """Train one model from its seed; test the epoch with the best validation accuracy."""
-    device = torch.device(device)
-    seed_everything(run.seed)
-    model = han.build(run.model, len(corpus.vocabulary), len(CLASSES), embedding_dim=run.embedding_dim,
-                      hidden_size=run.hidden_size).to(device)
-    if run.embedding == "word2vec":
-        with torch.no_grad():
-            model.embed.weight.copy_(corpus.word2vec)
-    optimizer = torch.optim.Adam(model.parameters(), lr=run.learning_rate)
-    train_ids, valid_ids = corpus.ids["train"], corpus.ids["valid"]
-    steps_per_epoch = -(-len(train_ids) // run.batch_size)
-    best = {"valid_accuracy": -1.0}
-
-    def evaluate():
-        accuracy = scores(corpus.labels["valid"], predict(model, valid_ids, device)[0])["accuracy"]
-        if accuracy > best["valid_accuracy"]:
-            best.update(valid_accuracy=accuracy, state=copy.deepcopy(model.state_dict()))
-        return {"valid_accuracy": accuracy}
-
-    history = train(model, text.length_batches(train_ids, corpus.labels["train"], run.batch_size, run.seed),
-                    steps=run.epochs * steps_per_epoch, optimizer=optimizer, loss_fn=nn.functional.cross_entropy,
-                    device=device, evaluate=evaluate, eval_every=steps_per_epoch, clip_norm=5.0, desc=run.label,
-                    progress=False)
-    model.load_state_dict(best["state"])
-    predictions, word_weights, sentence_weights = predict(model, corpus.ids["test"], device)
-    return {"spec": asdict(run), "history": history, "seconds": history[-1]["seconds"],
-            "best_valid_accuracy": best["valid_accuracy"], "predictions": predictions,
-            "word_weights": word_weights, "sentence_weights": sentence_weights,
-            **scores(corpus.labels["test"], predictions)}
-
-
-def run_all(runs: list[RunSpec], corpus: Corpus, device: str, workers: int) -> list[dict]:
-    """Every run, `workers` at a time, each worker sent the corpus once; results keep the runs' order."""
-    return run_parallel(functools.partial(run_one, device=device), runs, workers=workers, context={"corpus": corpus})
-
-
 def bag_of_words(corpus: Corpus, *, tfidf: bool, ngrams: tuple[int, int]) -> dict:
     """Logistic regression on word counts (or TF-IDF), its inverse regularisation C picked on validation."""
     def joined(split):
@@ -229,10 +236,11 @@ def majority_class(corpus: Corpus) -> dict:
 
 # ---- Table 2: accuracy and macro-F1 over seeds, paired against HN-ATT ----------------------
 
-def results_frame(results: list[dict]) -> pd.DataFrame:
+def results_frame(results: list[runs.TrainedRun]) -> pd.DataFrame:
     """One row per neural run: model, embedding, seed, test accuracy and macro-F1, training seconds."""
-    return pd.DataFrame([{**{k: r["spec"][k] for k in ("model", "embedding", "seed")},
-                          **{k: r[k] for k in ("accuracy", "macro_f1", "best_valid_accuracy", "seconds")}}
+    return pd.DataFrame([{"model": r.spec.model, "embedding": r.spec.embedding, "seed": r.spec.seed,
+                          **{k: r.outputs[k] for k in ("accuracy", "macro_f1", "best_valid_accuracy")},
+                          "seconds": r.train_seconds}
                          for r in results])
 
 
@@ -290,17 +298,17 @@ SENTIMENT_WORDS = {"great": +1, "love": +1, "good": +1, "best": +1,
                    "bad": -1, "disappointed": -1, "worst": -1, "terrible": -1}
 
 
-def word_weights_frame(results: list[dict], corpus: Corpus, words: dict[str, int] = SENTIMENT_WORDS) -> pd.DataFrame:
+def word_weights_frame(results: list[runs.TrainedRun], corpus: Corpus, words: dict[str, int] = SENTIMENT_WORDS) -> pd.DataFrame:
     """One row per occurrence of a listed word in a test review, per run: its weight α_it as the paper
     plots it, and α_it·T_i, its weight relative to a uniform 1/T_i, which sentence length cannot move."""
     rows = []
     for r in results:
-        for doc, (document, weights) in enumerate(zip(corpus.words["test"], r["word_weights"])):
+        for doc, (document, weights) in enumerate(zip(corpus.words["test"], r.outputs["word_weights"])):
             label = CLASSES[int(corpus.labels["test"][doc])]
             for sentence, α in zip(document, weights):
                 for w, a in zip(sentence, α):
                     if w in words:
-                        rows.append({"seed": r["spec"]["seed"], "word": w, "polarity": words[w], "label": label,
+                        rows.append({"seed": r.spec.seed, "word": w, "polarity": words[w], "label": label,
                                      "document": doc, "α": float(a), "α·T": float(a) * len(sentence)})
     return pd.DataFrame(rows)
 
@@ -329,6 +337,7 @@ def context_shift(weights: pd.DataFrame, measure: str = "α") -> pd.DataFrame:
 def render(document: text.Document, word_weights, sentence_weights, caption: str) -> str:
     """HTML: each sentence on a line behind a red bar ∝ α_i; each word shaded blue ∝ √α_i · α_it,
     the paper's normalisation, so that only the important words of important sentences stand out."""
+    word_weights, sentence_weights = [np.asarray(a) for a in word_weights], np.asarray(sentence_weights)
     shade = [np.sqrt(a_i) * np.asarray(a_it) for a_i, a_it in zip(sentence_weights, word_weights)]
     top = max(float(s.max()) for s in shade)
     lines = []
@@ -341,16 +350,17 @@ def render(document: text.Document, word_weights, sentence_weights, caption: str
 
 
 
-def pick_examples(result: dict, corpus: Corpus, max_sentences: int = 6, max_words: int = 70) -> list[tuple[int, str]]:
+def pick_examples(result: runs.TrainedRun, corpus: Corpus, max_sentences: int = 6,
+                  max_words: int = 70) -> list[tuple[int, str]]:
     """The first short test review of each kind — right and wrong, per true label — as (index, caption)."""
     picked = []
-    truth = corpus.labels["test"].tolist()
+    truth, predicted = corpus.labels["test"].tolist(), result.outputs["predictions"].tolist()
     for right in (True, False):
         for label in range(len(CLASSES)):
             for i, document in enumerate(corpus.words["test"]):
-                if ((result["predictions"][i] == label) == right and truth[i] == label
+                if ((predicted[i] == label) == right and truth[i] == label
                         and 2 <= len(document) <= max_sentences and sum(map(len, document)) <= max_words):
                     picked.append((i, f"test review {i}: label {CLASSES[label]}, predicted "
-                                      f"{CLASSES[result['predictions'][i]]} ({'right' if right else 'wrong'})"))
+                                      f"{CLASSES[predicted[i]]} ({'right' if right else 'wrong'})"))
                     break
     return picked

@@ -1,7 +1,7 @@
 """The Transformer experiments (Vaswani et al. 2017, Sec. 3.2.1, 3.5, 6; Tables 2 and 3) on chapter 2's verses.
 
 Everything runs on the English→Spanish corpus, splits and BPE tokenization of the
-align-and-translate chapter (`translation.prepare`), so the Transformer meets the cached
+align-and-translate chapter (`attnmem_core.translation`), so the Transformer meets the cached
 RNNsearch of that chapter on equal terms. A run is one `Variant` of the model (heads, d_k,
 positions, scaling) trained from one seed for some updates on pairs up to a length cut-off:
 
@@ -15,34 +15,35 @@ positions, scaling) trained from one seed for some updates on pairs up to a leng
   translating every test verse greedily (a beam would add its own length bias).
 
 Costs (Table 2's column) are counted by torch's FLOP counter on the first training batches
-(`training_flops`), with the attention written out so that its matrix products are seen.
+(`translation.training_flops`), with the attention written out so that its matrix products are seen.
 """
 from __future__ import annotations
 
 import functools
+import json
 import math
 import time
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
+from importlib import resources
 
 import numpy as np
 import pandas as pd
 import torch
-from torch.nn.attention import SDPBackend, sdpa_kernel
-from torch.utils.flop_counter import FlopCounterMode
 
-from attnmem_core import decoding, model_cache, scoring
-from attnmem_core.data import pairs, subwords
-from attnmem_core.experiments import translation as tx
+from attnmem_core import runs, scoring, tables, translation
+from attnmem_core.experiments import rnnsearch
 from attnmem_core.models.transformer import Transformer, label_smoothed_nll, lr_lambda
-from attnmem_core.parallel import run_parallel
-from attnmem_core.runtime import seed_everything
+from attnmem_core.runtime import autocast_dtype, seed_everything
 from attnmem_core.training import train
 
 # Vaswani et al. 2017. Table 2: newstest2014 EN-DE BLEU and training FLOPs. Table 3: EN-DE dev perplexity / BLEU.
 PAPER_TABLE2 = {"Transformer (base)": (27.3, 3.3e18), "ConvS2S": (25.16, 9.6e18)}
 PAPER_TABLE3 = {"base": (4.92, 25.8), "h=1": (5.29, 24.9), "h=4": (5.00, 25.5), "h=16": (4.91, 25.8),
                 "h=32": (5.01, 25.4), "d_k=16": (5.16, 25.1), "d_k=32": (5.01, 25.4), "learned": (4.92, 25.7)}
+# Vaswani et al. 2017, Sec. 5–6: the base model and how it was trained.
+PAPER_BASE = {"layers (encoder + decoder)": "6 + 6", "d_model": 512, "heads": 8, "d_k = d_v": 64, "d_ff": 2048,
+              "dropout": 0.1, "label smoothing": 0.1, "warmup updates": 4000, "peak learning rate": "7.0e-04",
+              "tokens per batch": "≈ 25,000 + 25,000", "updates": "100,000", "beam, length penalty": "4, 0.6"}
 
 
 @dataclass(frozen=True)
@@ -124,12 +125,13 @@ def paper_row(variant: Variant, scale: Scale) -> str | None:
 
 @dataclass(frozen=True)
 class RunSpec:
+    """One Transformer variant from one seed, trained for `steps` updates on the pairs of at most `cutoff` words."""
+
     variant: Variant
     cutoff: int            # training pairs of at most this many words
     steps: int
     seed: int
     scale: Scale
-    translation: tx.Scale  # the data's scale (vocabulary, corpus limit) and the RNNsearch it meets
     test_beam: int = 0     # translate the test set after training with this beam (1: greedy); 0: not at all
     valid_bleu: bool = True  # evaluate greedy validation BLEU besides perplexity
 
@@ -137,18 +139,61 @@ class RunSpec:
     def label(self) -> str:
         return f"Transformer {self.variant.name} ≤{self.cutoff} {self.steps}"
 
+    def cache_key(self, data: translation.Prepared, device: torch.device) -> dict:
+        """The scale enters without what only other runs use (their step counts, the seeds, the workers)."""
+        scale = replace(self.scale, steps=0, ablation_steps=0, extrapolation_steps=0, seeds=(), workers=0)
+        return {"variant": asdict(self.variant), "cutoff": self.cutoff, "steps": self.steps, "seed": self.seed,
+                "test_beam": self.test_beam, "valid_bleu": self.valid_bleu, "scale": asdict(scale),
+                **data.identity(), "device": device.type}
 
-def plan(scale: Scale, translation: tx.Scale, seeds: list[int], steps: int) -> list[RunSpec]:
-    """The main run, Table 3's variants, and sinusoidal vs learned on short pairs, for every seed."""
-    base = Variant("base")
-    long, runs = translation.long, []
+    def build(self, data: translation.Prepared) -> Transformer:
+        return build(self.variant, self.scale, *data.vocabularies())
+
+    def cost(self) -> float:
+        """Roughly proportional to the run's time on a CPU, in updates: its updates plus translating the test set
+        (a beam costs more than greedy decoding)."""
+        return self.steps + (200 if self.test_beam > 1 else 70 if self.test_beam else 0)
+
+    def train(self, data: translation.Prepared, device: torch.device) -> dict:
+        scale = self.scale
+        seed_everything(self.seed)
+        model = self.build(data).to(device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=1.0, betas=(0.9, 0.98), eps=1e-9)
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(scale.d_model, scale.warmup, scale.lr_factor))
+        autocast = autocast_dtype(device, scale.bf16)
+        history = train(model, translation.training_batches(data, self.cutoff, scale.max_tokens, self.seed),
+                        steps=self.steps, optimizer=optimizer, scheduler=schedule, loss_fn=loss(scale), device=device,
+                        eval_every=scale.eval_every, autocast=autocast,
+                        evaluate=lambda: translation.validation(model, data, device, self.cutoff, scale.max_tokens,
+                                                                self.valid_bleu),
+                        desc=self.label, progress=False)
+        start, hypotheses = time.perf_counter(), None
+        if self.test_beam:
+            with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
+                hypotheses = translation.translate(model, data, "test", device, beam=self.test_beam, alpha=scale.alpha)
+        return runs.payload(model, history, {"hypotheses": hypotheses}, time.perf_counter() - start)
+
+
+def loss(scale: Scale):
+    """The training loss: cross-entropy to label-smoothed targets (Sec. 5.4)."""
+    return functools.partial(label_smoothed_nll, epsilon=scale.label_smoothing)
+
+
+def plan(scale: Scale, cutoff: int, seeds: list[int], steps: int) -> list[RunSpec]:
+    """The main run on pairs of at most `cutoff` words (RNNsearch's), Table 3's variants, and sinusoidal vs
+    learned positions on short pairs, for every seed."""
+    base, specs = Variant("base"), []
     for seed in seeds:
-        runs.append(RunSpec(base, long, steps, seed, scale, translation, test_beam=scale.beam))
-        runs += [RunSpec(v, long, scale.ablation_steps, seed, scale, translation) for v in table3_variants(scale)]
-        runs += [RunSpec(v, scale.short, scale.extrapolation_steps, seed, scale, translation, test_beam=1,
-                         valid_bleu=False)
-                 for v in (base, Variant("learned", positional="learned"))]
-    return runs
+        specs.append(RunSpec(base, cutoff, steps, seed, scale, test_beam=scale.beam))
+        specs += [RunSpec(v, cutoff, scale.ablation_steps, seed, scale) for v in table3_variants(scale)]
+        specs += [RunSpec(v, scale.short, scale.extrapolation_steps, seed, scale, test_beam=1, valid_bleu=False)
+                  for v in (base, Variant("learned", positional="learned"))]
+    return specs
+
+
+def baselines(rnn_scale: rnnsearch.Scale, seeds: list[int]) -> list[rnnsearch.RunSpec]:
+    """Chapter 2's RNNsearch on its long cut-off, one per seed: read from the cache when chapter 2 has run."""
+    return [rnnsearch.RunSpec("RNNsearch", rnn_scale.long, seed, rnn_scale) for seed in seeds]
 
 
 def build(variant: Variant, scale: Scale, source_vocab: int, target_vocab: int) -> Transformer:
@@ -157,133 +202,144 @@ def build(variant: Variant, scale: Scale, source_vocab: int, target_vocab: int) 
                        positional=variant.positional, scale=variant.scale)
 
 
-def config(run: RunSpec, data: tx.Prepared, device: torch.device) -> dict:
-    """Everything that decides the trained weights and the stored outputs: the trained-model cache's key. The scale
-    enters without what only other runs use (their step counts, the seeds, the workers)."""
-    return {"variant": asdict(run.variant), "cutoff": run.cutoff, "steps": run.steps, "seed": run.seed,
-            "test_beam": run.test_beam, "valid_bleu": run.valid_bleu,
-            "scale": asdict(replace(run.scale, steps=0, ablation_steps=0, extrapolation_steps=0, seeds=(), workers=0)),
-            "vocabulary": run.translation.vocabulary, "limit": run.translation.limit,
-            "tokenization": data.tokenization, "corpus": data.corpus_digest, "device": device.type}
+def find(outcomes: list[runs.TrainedRun], variant: str, cutoff: int, steps: int | None = None) -> list[runs.TrainedRun]:
+    """The runs of one variant and cut-off (and step count, when given), by seed."""
+    return sorted((r for r in outcomes if r.spec.variant.name == variant and r.spec.cutoff == cutoff
+                   and steps in (None, r.spec.steps)), key=lambda r: r.spec.seed)
 
 
-# ---- training and evaluation -----------------------------------------------------------------
-
-def _pairs(data: tx.Prepared, split: str, cutoff: int | None = None):
-    keep = range(len(data.ids[split][0])) if cutoff is None else tx.within(data, split, cutoff)
-    return [data.ids[split][0][i] for i in keep], [data.ids[split][1][i] for i in keep]
-
-
-def batches(data: tx.Prepared, cutoff: int, max_tokens: int, seed: int):
-    """The training stream: length-sorted batches of pairs of at most `cutoff` words, with <bos>/<eos>."""
-    source, target = pairs.with_markers(*_pairs(data, "train", cutoff), bos_id=subwords.BOS, eos_id=subwords.EOS)
-    return pairs.training_batches(source, target, max_tokens=max_tokens, pad_id=subwords.PAD, seed=seed)
-
-
-def translate(model, data: tx.Prepared, split: str, device, beam: int, alpha: float = 0.6) -> list[str]:
-    """Detokenized translations of a split's sources."""
-    sources = [x + [subwords.EOS] for x in data.ids[split][0]]
-    ids = decoding.translate(model, sources, batch_size=64, device=device, beam=beam, alpha=alpha, bos_id=subwords.BOS,
-                             eos_id=subwords.EOS, pad_id=subwords.PAD)
-    return [data.target_tokenizer.decode(h) for h in ids]
+def sizes(scale: Scale, steps: int, profile: str) -> pd.DataFrame:
+    """The paper's base model beside ours, setting by setting."""
+    peak = scale.lr_factor * scale.d_model ** -0.5 * scale.warmup ** -0.5
+    ours = {"layers (encoder + decoder)": f"{scale.layers} + {scale.layers}", "d_model": scale.d_model,
+            "heads": scale.heads, "d_k = d_v": scale.d_model // scale.heads, "d_ff": scale.d_ff,
+            "dropout": scale.dropout, "label smoothing": scale.label_smoothing, "warmup updates": scale.warmup,
+            "peak learning rate": f"{peak:.1e}", "tokens per batch": f"≤ {scale.max_tokens:,} padded (both sides)",
+            "updates": f"{steps:,} (Table 3 rows: {scale.ablation_steps:,})",
+            "beam, length penalty": f"{scale.beam}, {scale.alpha}"}
+    return pd.DataFrame({"paper (base)": PAPER_BASE, f"ours ({profile})": ours}).astype(str)
 
 
-def validation(model, data: tx.Prepared, device, cutoff: int, max_tokens: int, bleu: bool = True) -> dict:
-    """Perplexity on the validation pairs within the cut-off (plain NLL, no smoothing; RNNsearch's measure too)
-    and, if asked, greedy BLEU on every validation pair."""
-    metrics = {"valid_perplexity": tx.perplexity(model, *_pairs(data, "valid", cutoff), device, max_tokens)}
-    if bleu:
-        hypotheses = translate(model, data, "valid", device, beam=1)
-        metrics["valid_bleu"] = scoring.bleu(hypotheses, list(data.text["valid"].target))["score"]
-    return metrics
+def calibration() -> dict:
+    """The runs that chose the `cpu` profile's settings, as recorded when they were made (with their commit)."""
+    return json.loads(resources.files("attnmem_core.experiments").joinpath("transformer_calibration.json").read_text())
 
 
-def _train(run: RunSpec, data: tx.Prepared, device: torch.device) -> dict:
-    scale = run.scale
-    seed_everything(run.seed)
-    model = build(run.variant, scale, len(data.source_tokenizer), len(data.target_tokenizer)).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1.0, betas=(0.9, 0.98), eps=1e-9)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(scale.d_model, scale.warmup, scale.lr_factor))
-    autocast = scale.bf16 and device.type == "cuda"
-    history = train(model, batches(data, run.cutoff, scale.max_tokens, run.seed), steps=run.steps, optimizer=optimizer,
-                    scheduler=schedule, loss_fn=functools.partial(label_smoothed_nll, epsilon=scale.label_smoothing),
-                    device=device, eval_every=scale.eval_every, autocast=torch.bfloat16 if autocast else None,
-                    evaluate=lambda: validation(model, data, device, run.cutoff, scale.max_tokens, run.valid_bleu),
-                    desc=run.label, progress=False)
-    start, hypotheses = time.perf_counter(), None
-    if run.test_beam:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-            hypotheses = translate(model, data, "test", device, beam=run.test_beam, alpha=scale.alpha)
-    return {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()}, "history": history,
-            "train_seconds": history[-1]["train_seconds"], "decode_seconds": time.perf_counter() - start,
-            "parameters": sum(p.numel() for p in model.parameters()), "hypotheses": hypotheses}
+# ---- Table 2: quality and training cost against RNNsearch --------------------------------------
+
+def flops_per_update(model: torch.nn.Module, data: translation.Prepared, cutoff: int, max_tokens: int, loss_fn,
+                     seed: int) -> float:
+    """FLOPs of one update of `model`, averaged over the first batches of its own training stream."""
+    return translation.training_flops(model, translation.training_batches(data, cutoff, max_tokens, seed), loss_fn)
 
 
-def run_one(run: RunSpec | tx.RunSpec, data: tx.Prepared, device: str, models_dir: str | Path) -> dict:
-    """Train (or load from the trained-model cache) one Transformer, or one of chapter 2's translators."""
-    if isinstance(run, tx.RunSpec):
-        return tx.run_one(run, data, device, models_dir)
-    device = torch.device(device)
-    payload, cached = model_cache.load_or_train(models_dir, run.label, config(run, data, device),
-                                                lambda: _train(run, data, device))
-    return {**payload, "spec": run, "cached": cached}
+def costs(rnn: list[runs.TrainedRun], main: list[runs.TrainedRun], data: translation.Prepared, device) -> list[dict]:
+    """Per seed: both models' test BLEU, the bootstrap between them, their FLOPs per update and in all, and the
+    Transformer's cost to reach RNNsearch's final greedy validation BLEU."""
+    references = list(data.text["test"].target)
+    out = []
+    for r, t in zip(rnn, main):
+        seed, cutoff = t.spec.seed, r.spec.cutoff
+        rnn_valid = translation.validation(r.model(data).to(device), data, device, cutoff, r.spec.scale.max_tokens)
+        torch.manual_seed(seed)
+        flops = {"RNNsearch": flops_per_update(r.spec.build(data), data, cutoff, r.spec.scale.max_tokens,
+                                               translation.sequence_loss, seed)}
+        torch.manual_seed(seed)
+        flops["Transformer"] = flops_per_update(build(Variant("base"), t.spec.scale, *data.vocabularies()), data,
+                                                cutoff, t.spec.scale.max_tokens, loss(t.spec.scale), seed)
+        out.append({"seed": seed, "rnn_valid": rnn_valid, "flops": flops,
+                    "reach": translation.cost_to_reach(t.history, "valid_bleu", rnn_valid["valid_bleu"],
+                                                       flops["Transformer"]),
+                    "test_bleu": {"RNNsearch": rnnsearch.bleu_on_test(r, data),
+                                  "Transformer": scoring.bleu(t.outputs["hypotheses"], references)["score"]},
+                    "bootstrap": scoring.paired_bootstrap(r.outputs["hypotheses"], t.outputs["hypotheses"],
+                                                          references, seed=seed),
+                    "rnn_flops": flops["RNNsearch"] * r.spec.scale.steps, "rnn_seconds": r.train_seconds,
+                    "transformer_flops": flops["Transformer"] * t.spec.steps})
+    return out
 
 
-def _cost(run: RunSpec | tx.RunSpec) -> float:
-    """Roughly proportional to a run's time on a CPU, in Transformer updates: its updates, plus translating the test
-    set (a beam costs more than greedy decoding); an RNNsearch update (of fewer tokens) takes half a Transformer's."""
-    if isinstance(run, tx.RunSpec):
-        return run.scale.steps / 2
-    return run.steps + (200 if run.test_beam > 1 else 70 if run.test_beam else 0)
+def _spread(values, digits=2) -> str:
+    return tables.mean_spread(values, digits=digits)
 
 
-def run_all(runs: list, data: tx.Prepared, device: str, workers: int, models_dir: str | Path) -> list[dict]:
-    """`run_one` for every run, in `workers` processes, the dearest first: Transformers and the RNNsearch baselines
-    together, so that a baseline missing from the cache trains beside them."""
-    return run_parallel(functools.partial(run_one, device=device, models_dir=str(models_dir)), runs, workers=workers,
-                        context={"data": data}, cost=_cost)
+def reach_text(cost: dict) -> str:
+    reach = cost["reach"]
+    if math.isinf(reach["step"]):
+        return "not reached"
+    return f"{reach['step']:,} updates, {reach['seconds'] / 60:.1f} min, {reach['flops']:.2e} FLOPs"
 
 
-def load_model(result: dict, data: tx.Prepared) -> Transformer:
-    spec = result["spec"]
-    model = build(spec.variant, spec.scale, len(data.source_tokenizer), len(data.target_tokenizer))
-    model.load_state_dict(result["state_dict"])
-    return model.eval()
+def table2(rnn: list[runs.TrainedRun], main: list[runs.TrainedRun], costs: list[dict], apertium_bleu: str) -> pd.DataFrame:
+    """Table 2's analog: quality and training cost of RNNsearch and the Transformer, and Apertium's BLEU."""
+    empty = dict.fromkeys(["parameters", "test BLEU", "valid perplexity", "valid BLEU (greedy)", "updates",
+                           "train minutes", "training FLOPs", "to RNNsearch's valid BLEU", "paper (EN-DE BLEU, FLOPs)"],
+                          "—")
+    r0, t0 = rnn[0].spec, main[0].spec
+    paper = PAPER_TABLE2["Transformer (base)"]
+    rows = [
+        {**empty, "model": f"RNNsearch-{r0.cutoff}", "parameters": f"{rnn[0].parameters / 1e6:.1f} M",
+         "test BLEU": _spread([c["test_bleu"]["RNNsearch"] for c in costs]),
+         "valid perplexity": _spread([r.final["valid_perplexity"] for r in rnn]),
+         "valid BLEU (greedy)": _spread([c["rnn_valid"]["valid_bleu"] for c in costs]),
+         "updates": f"{r0.scale.steps:,} × ≤ {r0.scale.max_tokens:,} tokens",
+         "train minutes": _spread([c["rnn_seconds"] / 60 for c in costs], 1),
+         "training FLOPs": f"{np.mean([c['rnn_flops'] for c in costs]):.2e}"},
+        {**empty, "model": "Transformer (base)", "parameters": f"{main[0].parameters / 1e6:.1f} M",
+         "test BLEU": _spread([c["test_bleu"]["Transformer"] for c in costs]),
+         "valid perplexity": _spread([t.final["valid_perplexity"] for t in main]),
+         "valid BLEU (greedy)": _spread([t.final["valid_bleu"] for t in main]),
+         "updates": f"{t0.steps:,} × ≤ {t0.scale.max_tokens:,} tokens",
+         "train minutes": _spread([t.train_seconds / 60 for t in main], 1),
+         "training FLOPs": f"{np.mean([c['transformer_flops'] for c in costs]):.2e}",
+         "to RNNsearch's valid BLEU": "; ".join(reach_text(c) for c in costs),
+         "paper (EN-DE BLEU, FLOPs)": f"{paper[0]}, {paper[1]:.1e}".replace("e+", "e")},
+        {**empty, "model": "Apertium (rule-based)", "test BLEU": apertium_bleu},
+    ]
+    return pd.DataFrame(rows).set_index("model")
 
 
-def at_step(result: dict, step: int) -> dict:
-    """The history row of evaluation at `step`."""
-    row = next((r for r in result["history"] if r["step"] == step), None)
-    if row is None:
-        raise ValueError(f"{result['spec'].label} was not evaluated at update {step}; "
-                         f"evaluated at {[r['step'] for r in result['history']]}")
-    return row
+def bootstrap_table(costs: list[dict]) -> pd.DataFrame:
+    """Per seed: the paired bootstrap of RNNsearch against the Transformer, and FLOPs per update."""
+    return pd.DataFrame([{"seed": c["seed"], "BLEU RNNsearch": c["bootstrap"]["bleu_a"],
+                          "BLEU Transformer": c["bootstrap"]["bleu_b"], "RNNsearch − Transformer": c["bootstrap"]["delta"],
+                          "95% interval": f"[{c['bootstrap']['ci_low']:.2f}, {c['bootstrap']['ci_high']:.2f}]",
+                          "p(RNNsearch > Transformer)": c["bootstrap"]["p_value"],
+                          "RNNsearch FLOPs / update": f"{c['flops']['RNNsearch']:.2e}",
+                          "Transformer FLOPs / update": f"{c['flops']['Transformer']:.2e}"} for c in costs]).round(3)
 
 
-# ---- cost: FLOPs and wall-clock (Table 2) --------------------------------------------------------
+# ---- Table 3: variations on the base model --------------------------------------------------------
 
-def training_flops(model: torch.nn.Module, stream, loss_fn, updates: int = 4) -> float:
-    """Mean FLOPs of one update (forward and backward; the optimizer's elementwise work is not counted) over
-    the next `updates` batches of `stream`. Fused attention kernels have no FLOP formula on the CPU, so the
-    count runs with attention written out as matrix products (same arithmetic)."""
-    total = 0
-    model.train()
-    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
-        for _ in range(updates):
-            (x, y_in), y_out = next(stream)
-            loss_fn(model(x, y_in), y_out).backward()
-            model.zero_grad(set_to_none=True)
-        total = counter.get_total_flops()
-    return total / updates
+def table3_rows(outcomes: list[runs.TrainedRun], main: list[runs.TrainedRun], scale: Scale,
+                cutoff: int) -> dict[str, list[dict]]:
+    """Variant name → its evaluation rows at `ablation_steps` (one per seed); the base's are the main runs'."""
+    rows = {"base": [r.at_step(scale.ablation_steps) for r in main]}
+    for variant in table3_variants(scale):
+        rows[variant.name] = [r.at_step(scale.ablation_steps)
+                              for r in find(outcomes, variant.name, cutoff, scale.ablation_steps)]
+    return rows
 
 
-def cost_to_reach(history: list[dict], key: str, target: float, flops_per_update: float, higher: bool = True) -> dict:
-    """The first evaluation at which history[key] reaches `target` (≥ if higher, else ≤): its update, training
-    seconds and FLOPs; inf when it never does."""
-    for row in history:
-        if (row[key] >= target) if higher else (row[key] <= target):
-            return {"step": row["step"], "seconds": row["train_seconds"], "flops": row["step"] * flops_per_update}
-    return {"step": math.inf, "seconds": math.inf, "flops": math.inf}
+def perplexity_ratios(rows: dict[str, list[dict]], variant: str, over: str = "base") -> list[float]:
+    """Per seed, the validation perplexity of `variant` over that of `over` at the same update."""
+    return [a["valid_perplexity"] / b["valid_perplexity"] for a, b in zip(rows[variant], rows[over])]
+
+
+def table3(rows: dict[str, list[dict]], scale: Scale) -> pd.DataFrame:
+    """Table 3's analog: each variant's validation perplexity and greedy BLEU, its ratio to the base, and the paper's
+    row in the same relation to the paper's base."""
+    out = []
+    for v in [Variant("base")] + table3_variants(scale):
+        attention = build(v, scale, 1, 1).encoder[0].self_attention
+        paper = PAPER_TABLE3.get(paper_row(v, scale))
+        out.append({"variant": v.name, "h": attention.heads, "d_k": attention.d_k, "d_v": attention.d_v,
+                    "positions": v.positional, "1/√d_k": "yes" if v.scale else "no",
+                    "valid perplexity": _spread([m["valid_perplexity"] for m in rows[v.name]]),
+                    "÷ base": _spread(perplexity_ratios(rows, v.name), 3),
+                    "valid BLEU (greedy)": _spread([m["valid_bleu"] for m in rows[v.name]]),
+                    "paper row": paper_row(v, scale) or "—", "paper PPL / BLEU": f"{paper[0]} / {paper[1]}" if paper else "—"})
+    return pd.DataFrame(out).set_index("variant")
 
 
 # ---- the 1/√d_k argument (Sec. 3.2.1) -------------------------------------------------------------
@@ -310,18 +366,36 @@ def scaling_statistics(d_ks, keys: int = 32, samples: int = 2000, seed: int = 0)
     return pd.DataFrame(rows)
 
 
-# ---- extrapolation: BLEU and perplexity by length ------------------------------------------------
+# ---- extrapolation: longer than anything seen in training -------------------------------------------
 
-@torch.no_grad()
-def perplexity_by_length(model, data: tx.Prepared, split: str, edges: list[int], max_tokens: int,
-                         device="cpu") -> pd.DataFrame:
-    """Perplexity per length bucket [edges[i], edges[i+1]) of the longer side in words."""
-    words = data.words(split)
-    rows = []
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        index = np.flatnonzero((words >= lo) & (words < hi))
-        source, target = data.ids[split]
-        ppl = tx.perplexity(model, [source[i] for i in index], [target[i] for i in index], device, max_tokens) \
-            if len(index) else float("nan")
-        rows.append({"lo": lo, "hi": hi, "bucket": f"{lo}–{hi - 1}", "sentences": len(index), "perplexity": ppl})
-    return pd.DataFrame(rows)
+def extrapolation(sinusoidal: list[runs.TrainedRun], learned: list[runs.TrainedRun], data: translation.Prepared,
+                  scale: Scale, device) -> dict:
+    """Sinusoidal against learned positions, both trained on pairs of at most `scale.short` words: BLEU and
+    perplexity by test length (mean over seeds), and per seed the paired bootstrap on the longer test verses,
+    the BLEU difference on the lengths seen in training, and each kind's perplexity beyond them."""
+    references, lengths = list(data.text["test"].target), data.words("test")
+    edges = [1, scale.short + 1, scale.short + 11, scale.short + 21, 1000]
+    longer, seen = np.flatnonzero(lengths > scale.short), np.flatnonzero(lengths <= scale.short)
+
+    def bleu_on(r: runs.TrainedRun, index) -> float:
+        return scoring.bleu([r.outputs["hypotheses"][i] for i in index], [references[i] for i in index])["score"]
+
+    def perplexities(r: runs.TrainedRun, buckets: list[int]) -> pd.DataFrame:
+        return translation.perplexity_by_length(r.model(data).to(device), data, "test", buckets, scale.max_tokens,
+                                                device)
+
+    frames = []
+    for kind, group in (("sinusoidal", sinusoidal), ("learned", learned)):
+        for r in group:
+            bleu = scoring.bleu_by_length(r.outputs["hypotheses"], references, lengths, edges)
+            frames.append(bleu.assign(positions=kind, seed=r.spec.seed, perplexity=perplexities(r, edges).perplexity.to_numpy()))
+    by_length = pd.concat(frames).groupby(["positions", "bucket", "lo"], sort=False, as_index=False).agg(
+        sentences=("sentences", "first"), bleu=("bleu", "mean"), perplexity=("perplexity", "mean"))
+    return {"by_length": by_length, "longer": len(longer),
+            "beyond": [scoring.paired_bootstrap([s.outputs["hypotheses"][i] for i in longer],
+                                                [lr.outputs["hypotheses"][i] for i in longer],
+                                                [references[i] for i in longer], seed=s.spec.seed)
+                       for s, lr in zip(sinusoidal, learned)],
+            "within_delta": [bleu_on(s, seen) - bleu_on(lr, seen) for s, lr in zip(sinusoidal, learned)],
+            "perplexity_beyond": {kind: [perplexities(r, [scale.short + 1, 1000]).perplexity[0] for r in group]
+                                  for kind, group in (("sinusoidal", sinusoidal), ("learned", learned))}}

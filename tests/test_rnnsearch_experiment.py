@@ -1,4 +1,4 @@
-"""The translation experiments' pieces: data preparation, the run plan and cache key, and the Figure 2/3 measures."""
+"""The align-and-translate experiments' pieces: the run plan and cache key, and the Figure 2/3 measures."""
 import dataclasses
 
 import numpy as np
@@ -7,8 +7,7 @@ import pytest
 import torch
 
 from attnmem_core.data import bible
-from attnmem_core.data.subwords import UNK
-from attnmem_core.experiments import translation as tx
+from attnmem_core.experiments import rnnsearch as tx
 from attnmem_core.runner import REPO
 
 SMOKE = tx.PROFILES["smoke"]
@@ -19,32 +18,12 @@ def corpus():
     return bible.load(REPO / "data" / "cache")
 
 
-@pytest.mark.parametrize("tokenization", tx.TOKENIZATIONS)
-def test_prepare_encodes_every_split_and_round_trips(corpus, tokenization, tmp_path):
-    data = tx.prepare(corpus, SMOKE, tokenization, tmp_path)
-    assert {name: len(ids[0]) for name, ids in data.ids.items()} == {name: SMOKE.limit for name in ("train", "valid", "test")}
-    # a verse without unknown units comes back exactly (with the word shortlist, most verses hold a rare word)
-    known = [s for s, ids in zip(data.text["train"].target, data.ids["train"][1]) if UNK not in ids]
-    assert known, "every training verse has an unknown unit"
-    assert all(data.target_tokenizer.decode(data.target_tokenizer.encode(s)) == s for s in known[:20])
-    # the tokenizers are cached: a second prepare reads them back and encodes the same
-    assert tx.prepare(corpus, SMOKE, tokenization, tmp_path).ids == data.ids
-
-
-def test_words_counts_the_longer_side(corpus, tmp_path):
-    data = tx.prepare(corpus, SMOKE, "bpe", tmp_path)
-    frame = data.text["test"]
-    i = 0
-    assert data.words("test")[i] == max(len(frame.source[i].split()), len(frame.target[i].split()))
-    assert all(data.words("train")[tx.within(data, "train", SMOKE.short)] <= SMOKE.short)
-
-
 def test_plan_runs_the_dearest_first_and_keys_cover_what_decides_the_weights(corpus, tmp_path):
     plan = tx.plan(SMOKE, [0, 1], steps=7)
     assert [r.label for r in plan[:2]] == [f"RNNsearch-{SMOKE.long}"] * 2 and plan[-1].label == f"RNNencdec-{SMOKE.short}"
     assert all(r.scale.steps == 7 for r in plan) and len(plan) == 8
     data = tx.prepare(corpus, SMOKE, "bpe", tmp_path)
-    keys = {str(tx.config(r, data, torch.device("cpu"))) for r in plan}
+    keys = {str(r.cache_key(data, torch.device("cpu"))) for r in plan}
     assert len(keys) == len(plan)
 
 

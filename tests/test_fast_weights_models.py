@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from attnmem_core.data.associative_retrieval import VALUES, VOCAB, make_splits
-from attnmem_core.models.retrieval import MODELS, build_retrieval_model
+from attnmem_core.models.fast_weights import MODELS, build_retrieval_model
 
 
 @pytest.mark.parametrize("kind", MODELS)

@@ -1,4 +1,4 @@
-"""The captioning experiment's pieces: caption ids, batches, BLEU against all references, attention correctness on
+"""The Show-Attend-and-Tell experiment's pieces: caption ids, batches, BLEU against all references, attention correctness on
 hand-made maps, coverage, upsampling, the run plan and cache key, and decoding whole test sets."""
 
 import numpy as np
@@ -7,7 +7,8 @@ import torch
 
 from attnmem_core.data import scenes
 from attnmem_core.data.scenes import Item
-from attnmem_core.experiments import captioning as cx
+from attnmem_core import runs
+from attnmem_core.experiments import show_attend_tell as cx
 from attnmem_core.runner import REPO
 
 SMOKE = cx.PROFILES["smoke"]
@@ -109,11 +110,11 @@ def test_upsampled_maps_keep_their_shape_and_peak():
 
 
 def test_plan_runs_every_model_for_every_seed_and_the_cache_key_tells_them_apart(data):
-    runs = cx.plan(SMOKE, [0, 1], steps=5)
-    assert [(r.model, r.seed) for r in runs] == [(m, s) for s in (0, 1) for m in cx.MODELS]
-    assert all(r.scale.steps == 5 for r in runs)
-    keys = {str(cx.config(r, data, torch.device("cpu"))) for r in runs}
-    assert len(keys) == len(runs)
+    planned = cx.plan(SMOKE, [0, 1], steps=5)
+    assert [(r.model, r.seed) for r in planned] == [(m, s) for s in (0, 1) for m in cx.MODELS]
+    assert all(r.scale.steps == 5 for r in planned)
+    keys = {str(r.cache_key(data, torch.device("cpu"))) for r in planned}
+    assert len(keys) == len(planned) and len({r.label for r in planned}) == len(planned)
 
 
 def test_a_bad_model_name_names_the_allowed_ones():
@@ -142,8 +143,8 @@ def test_captions_and_their_word_maps_for_a_test_set(data):
 
 
 def test_bleu_by_items_groups_the_test_scenes_by_their_item_count(data):
-    result = {"spec": cx.RunSpec("soft", 0, SMOKE),
-              "hypotheses": [cx.encode(refs[0]) for refs in data.test.references]}
+    result = runs.TrainedRun(cx.RunSpec("soft", 0, SMOKE), [], {"hypotheses": [cx.encode(refs[0]) for refs in
+                                                                              data.test.references]}, {}, 0, 0.0, 0.0, False)
     frame = cx.bleu_by_items([result], data)
     counts = [len(items) for items in data.test.items]
     assert frame.set_index("items")["scenes"].to_dict() == {n: counts.count(n) for n in sorted(set(counts))}

@@ -1,7 +1,7 @@
 """Speed of the Show-Attend-and-Tell captioners on CPU: training images per second for soft, hard and no
 attention, and beam-5 captions per second.
 
-    python -m benchmarks.captioning      (needs dataset-fashion-mnist, fetched into data/cache if missing)
+    python -m benchmarks.show_attend_tell      (needs dataset-fashion-mnist, fetched into data/cache if missing)
 
 All timings come from one run on one machine, interleaved, so the printed ratios compare
 like with like. Training = the decoder's forward + backward + Adam update on minibatches of
@@ -13,14 +13,14 @@ each variant decodes the same number of steps.
 """
 from __future__ import annotations
 
-import argparse
 from itertools import islice
 
+import pandas as pd
 import torch
 
-from attnmem_core.experiments import captioning as cx
+from attnmem_core.experiments import show_attend_tell as cx
 from attnmem_core.models.show_attend_tell import CaptionLoss
-from attnmem_core.runner import REPO
+from benchmarks import cli
 from benchmarks.timing import median_rate
 
 VARIANTS = ("soft", "hard", "none")
@@ -47,16 +47,11 @@ def captioning_rate(model, images, max_words: int, repeats: int) -> float:
                        len(images), repeats)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default="cpu", choices=sorted(cx.PROFILES), help="model sizes and scenes")
+def measure(argv=None) -> dict[str, pd.DataFrame]:
+    parser = cli.parser(__doc__, profiles=cx.PROFILES)
     parser.add_argument("--batches", type=int, default=10, help="training minibatches timed per pass")
     parser.add_argument("--images", type=int, default=100, help="test scenes captioned per pass")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (the notebook's workers use 1)")
-    parser.add_argument("--data-dir", default=str(REPO / "data" / "cache"))
-    args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    args = cli.parse(parser, argv)
     scale = cx.PROFILES[args.profile]
     data = cx.prepare(args.data_dir, scale)
     models = {}
@@ -67,17 +62,16 @@ def main(argv=None):
         features = models["soft"].encoder(data.train.images)
     batches = list(islice(cx.caption_batches(features, data, scale.batch_size, seed=0), args.batches))
     images = data.test.images[:args.images]
-    print(f"{args.profile} sizes (LSTM {scale.hidden}, attention {scale.attention}, {features.shape[1]} locations), "
-          f"{args.threads} thread(s), median of {args.repeats} passes")
-    rows = {v: {"train images/s": training_rate(m, batches, args.repeats),
-                "beam-5 captions/s": captioning_rate(m, images, data.max_words, args.repeats)}
-            for v, m in models.items()}
-    columns = list(rows["soft"])
-    print(f"{'':>12}" + "".join(f"{c:>20}" for c in columns))
-    for variant in VARIANTS:
-        print(f"{variant:>12}" + "".join(f"{rows[variant][c]:>20.0f}" for c in columns))
-    for slower in ("soft", "hard"):
-        print(f"{'none / ' + slower:>12}" + "".join(f"{rows['none'][c] / rows[slower][c]:>19.2f}×" for c in columns))
+    table = pd.DataFrame({v: {"train images/s": training_rate(m, batches, args.repeats),
+                              "beam-5 captions/s": captioning_rate(m, images, data.max_words, args.repeats)}
+                          for v, m in models.items()}).T
+    ratios = pd.DataFrame({f"none / {slower}": table.loc["none"] / table.loc[slower] for slower in ("soft", "hard")}).T
+    return {f"{args.profile} sizes (LSTM {scale.hidden}, attention {scale.attention}, {features.shape[1]} locations), "
+            f"{args.threads} thread(s), median of {args.repeats} passes": table, "ratios": ratios}
+
+
+def main(argv=None):
+    cli.show(measure(argv))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Speed of the translators on CPU: training tokens per second, decoding sentences per second, and
 what precomputing the attention keys U_a h_j saves.
 
-    python -m benchmarks.translation      (needs the Bible packages, fetched into data/cache if missing)
+    python -m benchmarks.rnnsearch      (needs the Bible packages, fetched into data/cache if missing)
 
 All timings come from one run on one machine, one model after another, so the printed ratios compare
 like with like. Training = forward + backward + Adam update on length-sorted batches of real
@@ -11,16 +11,16 @@ step, the naive reading of e_ij = v_aᵀ tanh(W_a s_{i−1} + U_a h_j).
 """
 from __future__ import annotations
 
-import argparse
 
 import numpy as np
+import pandas as pd
 import torch
 
-from attnmem_core import decoding
+from attnmem_core import decoding, translation
 from attnmem_core.data import bible, pairs, subwords
-from attnmem_core.experiments import translation as tx
+from attnmem_core.experiments import rnnsearch as tx
 from attnmem_core.models.rnnsearch import RNNsearch
-from attnmem_core.runner import REPO
+from benchmarks import cli
 from benchmarks.timing import median_rate
 
 
@@ -34,7 +34,7 @@ def build(name, scale, data):
     if name == "RNNsearch (recomputed keys)":
         return RecomputedKeys(len(data.source_tokenizer), len(data.target_tokenizer), embedding=scale.embedding,
                               hidden=scale.hidden, alignment=scale.alignment, maxout=scale.maxout)
-    return tx.build(name, scale, len(data.source_tokenizer), len(data.target_tokenizer))
+    return tx.RunSpec(name, scale.long, 0, scale).build(data)
 
 
 def training_rate(model, data, scale, batches: int, repeats: int) -> float:
@@ -46,7 +46,7 @@ def training_rate(model, data, scale, batches: int, repeats: int) -> float:
 
     def one_pass():
         for x, y in tensors:
-            loss = tx.sequence_loss(model(x, y[:, :-1]), y[:, 1:])
+            loss = translation.sequence_loss(model(x, y[:, :-1]), y[:, 1:])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -61,33 +61,27 @@ def decoding_rate(model, data, sentences: int, beam: int, repeats: int) -> float
                                                   bos_id=subwords.BOS, eos_id=subwords.EOS), len(source), repeats)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default="cpu", choices=sorted(tx.PROFILES), help="model sizes and token budget")
+def measure(argv=None) -> dict[str, pd.DataFrame]:
+    parser = cli.parser(__doc__, profiles=tx.PROFILES)
     parser.add_argument("--batches", type=int, default=6, help="training batches timed per pass")
     parser.add_argument("--sentences", type=int, default=128, help="test verses decoded per pass")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (the notebook's workers use 1)")
-    parser.add_argument("--data-dir", default=str(REPO / "data" / "cache"))
-    args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    args = cli.parse(parser, argv)
     scale = tx.PROFILES[args.profile]
     data = tx.prepare(bible.load(args.data_dir), scale, "bpe", args.data_dir)
-    print(f"{args.profile} sizes (embedding {scale.embedding}, hidden {scale.hidden}), {args.threads} thread(s), "
-          f"median of {args.repeats} passes")
     names = ("RNNencdec", "RNNsearch", "RNNsearch (recomputed keys)")
     models = {name: build(name, scale, data) for name in names}
-    rows = {name: {"train tokens/s": training_rate(m, data, scale, args.batches, args.repeats),
-                   "greedy sentences/s": decoding_rate(m, data, args.sentences, 1, args.repeats),
-                   "beam-5 sentences/s": decoding_rate(m, data, args.sentences, 5, args.repeats)}
-            for name, m in models.items()}
-    columns = list(rows[names[0]])
-    print(f"{'':>28}" + "".join(f"{c:>20}" for c in columns))
-    for name in names:
-        print(f"{name:>28}" + "".join(f"{rows[name][c]:>20.0f}" for c in columns))
-    for slower, faster, label in ((names[2], names[1], "precomputed / recomputed keys"),
-                                  (names[1], names[0], "RNNencdec / RNNsearch")):
-        print(f"{label:>28}" + "".join(f"{rows[faster][c] / rows[slower][c]:>19.2f}×" for c in columns))
+    table = pd.DataFrame({name: {"train tokens/s": training_rate(m, data, scale, args.batches, args.repeats),
+                                 "greedy sentences/s": decoding_rate(m, data, args.sentences, 1, args.repeats),
+                                 "beam-5 sentences/s": decoding_rate(m, data, args.sentences, 5, args.repeats)}
+                          for name, m in models.items()}).T
+    ratios = pd.DataFrame({"precomputed / recomputed keys": table.loc[names[1]] / table.loc[names[2]],
+                           "RNNencdec / RNNsearch": table.loc[names[0]] / table.loc[names[1]]}).T
+    return {f"{args.profile} sizes (embedding {scale.embedding}, hidden {scale.hidden}), {args.threads} thread(s), "
+            f"median of {args.repeats} passes": table, "ratios": ratios}
+
+
+def main(argv=None):
+    cli.show(measure(argv))
 
 
 if __name__ == "__main__":

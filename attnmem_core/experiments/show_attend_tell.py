@@ -8,11 +8,11 @@ box, so the where-it-looks claim can be measured, and a captioner without attent
 trained beside them.
 
 `prepare` composes (or reads) the scenes and turns every reference into token ids.
-`pretrain_encoder` trains the CNN on single items (the paper's ImageNet VGG) and `annotate`
-runs it once over every image: the encoder is frozen, as in the paper, so every run trains
-its decoder on the same annotation grids. `run_one` trains one decoder from one seed (or
-loads it from the trained-model cache), captions the test scenes with beam search and keeps
-the attention map of every generated word. The rest turns runs into the chapter's tables:
+`EncoderSpec` trains the CNN on single items (the paper's ImageNet VGG) and `annotated` runs
+it once over every image: the encoder is frozen, as in the paper, so every run trains its
+decoder on the same annotation grids. A `RunSpec` trains one decoder from one seed (through
+`runs.run_all`, or read from the trained-model cache), captions the test scenes with beam
+search and keeps the attention map of every generated word. The rest turns runs into the chapter's tables:
 BLEU (nltk's corpus BLEU over all references), attention correctness, coverage, BLEU by
 the number of items.
 
@@ -25,7 +25,6 @@ counted as a wrong item and has no box.
 """
 from __future__ import annotations
 
-import functools
 import time
 import warnings
 from dataclasses import asdict, dataclass, replace
@@ -37,16 +36,15 @@ import torch
 from nltk.translate.bleu_score import corpus_bleu
 from torch import nn
 
-from attnmem_core import decoding, model_cache, tables
+from attnmem_core import decoding, runs, tables
 from attnmem_core.config import check_choice
 from attnmem_core.data import fashion_mnist, scenes
 from attnmem_core.data.pairs import pad
 from attnmem_core.models.show_attend_tell import CaptionLoss, Captioner, Encoder
-from attnmem_core.parallel import run_parallel
 from attnmem_core.runtime import seed_everything
 from attnmem_core.training import random_batches, train
 
-# Xu et al. 2015, Table 1, COCO: BLEU-1/2/3/4 (%); PAPERS.md [1].
+# Xu et al. 2015, Table 1, COCO: BLEU-1/2/3/4 (%).
 PAPER_TABLE1 = {"soft": (70.7, 49.2, 34.4, 24.3), "hard": (71.8, 50.4, 35.7, 25.0)}
 PAD, BOS, EOS = 0, 1, 2
 WORDS = ("<pad>", "<bos>", "<eos>", *scenes.VOCABULARY)
@@ -106,13 +104,16 @@ def words_of(ids: list[int]) -> list[str]:
 @dataclass
 class Prepared:
     """Train and test scenes, and every training reference as ids: captions (P, T+2) = <bos> words <eos> <pad>…,
-    scene_of (P,) the scene each reference describes."""
+    scene_of (P,) the scene each reference describes; once `annotated`, the frozen encoder's annotation grids of
+    every scene (split → (N, L, D)) and its weights."""
 
     train: scenes.Scenes
     test: scenes.Scenes
     captions: torch.Tensor
     scene_of: torch.Tensor
     max_words: int
+    features: dict[str, torch.Tensor] | None = None
+    encoder_state: dict | None = None
 
 
 def prepare(data_dir: str | Path, scale: Scale, seed: int = 0) -> Prepared:
@@ -139,32 +140,47 @@ def caption_batches(features: torch.Tensor, data: Prepared, batch_size: int, see
 
 # ---- the encoder: pre-trained on single items, then frozen ----------------------------------
 
-def encoder_config(scale: Scale, seed: int) -> dict:
-    return {"annotation": scale.annotation, "widths": list(scale.widths), "steps": scale.pretrain_steps,
-            "batch_size": 64, "learning_rate": 2e-3, "seed": seed, "data": fashion_mnist.source()["files"]}
+@dataclass(frozen=True)
+class EncoderSpec:
+    """The encoder, trained from `seed` to classify single Fashion-MNIST training items (its `data` is
+    `fashion_mnist.load`'s); its output is the accuracy on the first 2,000 test items."""
 
+    annotation: int
+    widths: tuple[int, ...]
+    steps: int
+    seed: int = 0
+    batch_size: int = 64
+    learning_rate: float = 2e-3
 
-def pretrain_encoder(data_dir: str | Path, scale: Scale, device: torch.device, models_dir: str | Path,
-                     seed: int = 0) -> dict:
-    """The encoder trained to classify Fashion-MNIST train items (or loaded from the cache): its state dict and
-    its accuracy on the first 2,000 test items."""
-    config = encoder_config(scale, seed)
+    @property
+    def label(self) -> str:
+        return "sat-encoder"
 
-    def pretrain():
-        items = fashion_mnist.load(data_dir)
-        seed_everything(seed)
-        encoder = Encoder(scale.annotation, scale.widths).to(device)
-        train(ItemClassifier(encoder), random_batches(items.train_images, items.train_labels, config["batch_size"], seed),
-              steps=config["steps"],
-              optimizer=torch.optim.Adam(encoder.parameters(), lr=config["learning_rate"]),
-              loss_fn=nn.functional.cross_entropy, device=device, desc="encoder", progress=False)
+    def cache_key(self, items: fashion_mnist.FashionMNIST, device: torch.device) -> dict:
+        return {**asdict(self), "data": fashion_mnist.source()["files"]}
+
+    def build(self, items: fashion_mnist.FashionMNIST) -> Encoder:
+        return Encoder(self.annotation, self.widths)
+
+    def cost(self) -> float:
+        return 1.0
+
+    def train(self, items: fashion_mnist.FashionMNIST, device: torch.device) -> dict:
+        seed_everything(self.seed)
+        encoder = self.build(items).to(device)
+        history = train(ItemClassifier(encoder),
+                        random_batches(items.train_images, items.train_labels, self.batch_size, self.seed),
+                        steps=self.steps, optimizer=torch.optim.Adam(encoder.parameters(), lr=self.learning_rate),
+                        loss_fn=nn.functional.cross_entropy, device=device, evaluate=lambda: {}, desc=self.label,
+                        progress=False)
         encoder.eval()
         with torch.no_grad():
             test = encoder.classify(items.test_images[:2000].to(device)).argmax(-1).cpu()
-        return {"state_dict": {k: v.cpu() for k, v in encoder.state_dict().items()},
-                "accuracy": float((test == items.test_labels[:2000]).float().mean())}
+        return runs.payload(encoder, history, {"accuracy": float((test == items.test_labels[:2000]).float().mean())})
 
-    return model_cache.load_or_train(models_dir, "sat-encoder", config, pretrain)[0]
+
+def encoder_spec(scale: Scale) -> EncoderSpec:
+    return EncoderSpec(scale.annotation, scale.widths, scale.pretrain_steps)
 
 
 class ItemClassifier(nn.Module):
@@ -179,26 +195,62 @@ class ItemClassifier(nn.Module):
 
 
 @torch.no_grad()
-def annotate(encoder_state: dict, scale: Scale, images: torch.Tensor, device: torch.device,
-             batch_size: int = 256) -> torch.Tensor:
+def annotate(encoder: Encoder, images: torch.Tensor, device: torch.device, batch_size: int = 256) -> torch.Tensor:
     """The frozen encoder's annotation grids (N, L, D) for images (N, 1, S, S)."""
-    encoder = Encoder(scale.annotation, scale.widths)
-    encoder.load_state_dict(encoder_state)
     encoder.to(device).eval()
     return torch.cat([encoder(images[i:i + batch_size].to(device)).cpu() for i in range(0, len(images), batch_size)])
+
+
+def annotated(data: Prepared, encoder: runs.TrainedRun, device: torch.device) -> Prepared:
+    """`data` with the trained encoder's weights and its annotation grids of every train and test scene."""
+    model = encoder.model(None)
+    return replace(data, features={split: annotate(model, getattr(data, split).images, device)
+                                   for split in ("train", "test")}, encoder_state=encoder.state_dict)
 
 
 # ---- runs -----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class RunSpec:
+    """One captioner of MODELS from one seed: its decoder trained on the frozen encoder's annotations."""
+
     model: str          # a key of MODELS
     seed: int
     scale: Scale
 
     @property
     def label(self) -> str:
-        return f"{self.model} seed {self.seed}"
+        return f"sat {self.model} seed {self.seed}"
+
+    def cache_key(self, data: Prepared, device: torch.device) -> dict:
+        """Everything that decides the trained weights and the captions."""
+        return {"model": self.model, "seed": self.seed, "scale": asdict(self.scale), "device": device.type,
+                "encoder": asdict(encoder_spec(self.scale)), "scenes": settings(self.scale).as_dict(),
+                "train_scenes": len(data.train), "test_scenes": len(data.test), "scene_seed": data.train.seed}
+
+    def build(self, data: Prepared) -> Captioner:
+        return build(self.model, self.scale)
+
+    def cost(self) -> float:
+        return {"none": 1, "hard": 2}.get(MODELS[self.model][0], 3)
+
+    def train(self, data: Prepared, device: torch.device) -> dict:
+        scale = self.scale
+        seed_everything(self.seed)
+        model = self.build(data).to(device)
+        model.encoder.load_state_dict(data.encoder_state)
+        model.encoder.requires_grad_(False)                   # frozen, as the paper froze VGG
+        variant, regularizer = MODELS[self.model]
+        history = train(model.decoder, caption_batches(data.features["train"], data, scale.batch_size, self.seed),
+                        steps=scale.steps, optimizer=torch.optim.Adam(model.decoder.parameters(), lr=scale.learning_rate),
+                        loss_fn=CaptionLoss(variant, pad_id=PAD, regularizer=regularizer), device=device,
+                        clip_norm=scale.clip_norm, evaluate=lambda: {}, desc=self.label, progress=False)
+        start = time.perf_counter()
+        hypotheses = caption(model, data.test.images, beam=scale.beam, max_words=data.max_words, device=device)
+        decode_seconds = time.perf_counter() - start
+        maps = attention_maps(model, data.features["test"], hypotheses, device)
+        return runs.payload(model, history, {"hypotheses": hypotheses,
+                                             "maps": [torch.from_numpy(m).half() for m in maps]}, decode_seconds)
 
 
 def plan(scale: Scale, seeds: list[int], steps: int) -> list[RunSpec]:
@@ -210,13 +262,6 @@ def build(model: str, scale: Scale) -> Captioner:
     variant, _ = MODELS[check_choice("model", model, tuple(MODELS))]
     return Captioner(len(WORDS), variant=variant, annotation_size=scale.annotation, widths=scale.widths,
                      embedding=scale.embedding, hidden=scale.hidden, attention=scale.attention, pad_id=PAD)
-
-
-def config(run: RunSpec, data: Prepared, device: torch.device) -> dict:
-    """Everything that decides the trained weights and the captions: the trained-model cache's key."""
-    return {"model": run.model, "seed": run.seed, "scale": asdict(run.scale), "device": device.type,
-            "encoder": encoder_config(run.scale, 0), "scenes": settings(run.scale).as_dict(),
-            "train_scenes": len(data.train), "test_scenes": len(data.test), "scene_seed": data.train.seed}
 
 
 @torch.no_grad()
@@ -246,49 +291,6 @@ def attention_maps(model: Captioner, features: torch.Tensor, captions: list[list
     return maps
 
 
-def _train(run: RunSpec, data: Prepared, features: dict[str, torch.Tensor], encoder_state: dict,
-           device: torch.device) -> dict:
-    scale = run.scale
-    seed_everything(run.seed)
-    model = build(run.model, scale).to(device)
-    model.encoder.load_state_dict(encoder_state)
-    model.encoder.requires_grad_(False)                   # frozen, as the paper froze VGG
-    variant, regularizer = MODELS[run.model]
-    history = train(model.decoder, caption_batches(features["train"], data, scale.batch_size, run.seed),
-                    steps=scale.steps, optimizer=torch.optim.Adam(model.decoder.parameters(), lr=scale.learning_rate),
-                    loss_fn=CaptionLoss(variant, pad_id=PAD, regularizer=regularizer), device=device,
-                    clip_norm=scale.clip_norm, evaluate=lambda: {}, desc=run.label, progress=False)
-    start = time.perf_counter()
-    hypotheses = caption(model, data.test.images, beam=scale.beam, max_words=data.max_words, device=device)
-    decode_seconds = time.perf_counter() - start
-    maps = attention_maps(model, features["test"], hypotheses, device)
-    return {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()}, "history": history,
-            "train_seconds": history[-1]["seconds"], "decode_seconds": decode_seconds,
-            "hypotheses": hypotheses, "maps": [torch.from_numpy(m).half() for m in maps]}
-
-
-def run_one(run: RunSpec, data: Prepared, features: dict[str, torch.Tensor], encoder_state: dict, device: str,
-            models_dir: str | Path) -> dict:
-    """Train (or load from the trained-model cache) one captioner and caption the test scenes."""
-    device = torch.device(device)
-    payload, cached = model_cache.load_or_train(models_dir, f"sat-{MODELS[run.model][0]}", config(run, data, device),
-                                                lambda: _train(run, data, features, encoder_state, device))
-    return {**payload, "maps": [m.float().numpy() for m in payload["maps"]], "spec": run, "cached": cached}
-
-
-def run_all(runs: list[RunSpec], data: Prepared, features: dict[str, torch.Tensor], encoder_state: dict, device: str,
-            workers: int, models_dir: str | Path) -> list[dict]:
-    return run_parallel(functools.partial(run_one, device=device, models_dir=str(models_dir)), runs, workers=workers,
-                        context={"data": data, "features": features, "encoder_state": encoder_state},
-                        cost=lambda r: {"none": 1, "hard": 2}.get(MODELS[r.model][0], 3))
-
-
-def load_model(result: dict) -> Captioner:
-    model = build(result["spec"].model, result["spec"].scale)
-    model.load_state_dict(result["state_dict"])
-    return model.eval()
-
-
 # ---- Table 1: BLEU against every reference ----------------------------------------------------
 
 def bleu(hypotheses: list[list[str]], references: list[list[list[str]]]) -> dict[str, float]:
@@ -303,15 +305,20 @@ def bleu(hypotheses: list[list[str]], references: list[list[list[str]]]) -> dict
         return {name: 100 * corpus_bleu(references, hypotheses, weights=w) for name, w in zip(BLEU, weights)}
 
 
-def hypothesis_words(result: dict) -> list[list[str]]:
-    return [words_of(h) for h in result["hypotheses"]]
+def hypothesis_words(result: runs.TrainedRun) -> list[list[str]]:
+    return [words_of(h) for h in result.outputs["hypotheses"]]
 
 
-def table1(results: list[dict], data: Prepared) -> pd.DataFrame:
+def maps(result: runs.TrainedRun) -> list[np.ndarray]:
+    """The attention map α (words, L) of every test caption, as stored (half precision) in full precision."""
+    return [m.float().numpy() for m in result.outputs["maps"]]
+
+
+def table1(results: list[runs.TrainedRun], data: Prepared) -> pd.DataFrame:
     """BLEU-1..4 per model (mean ± spread over seeds), the paper's COCO numbers beside."""
     rows = []
-    for model in dict.fromkeys(r["spec"].model for r in results):
-        scores = [bleu(hypothesis_words(r), data.test.references) for r in results if r["spec"].model == model]
+    for model in dict.fromkeys(r.spec.model for r in results):
+        scores = [bleu(hypothesis_words(r), data.test.references) for r in results if r.spec.model == model]
         paper = PAPER_TABLE1.get(model)
         rows.append({"model": model, **{f"{b} (ours)": tables.mean_spread([s[b] for s in scores], digits=1)
                                         for b in BLEU},
@@ -319,7 +326,7 @@ def table1(results: list[dict], data: Prepared) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("model")
 
 
-def bleu_by_items(results: list[dict], data: Prepared) -> pd.DataFrame:
+def bleu_by_items(results: list[runs.TrainedRun], data: Prepared) -> pd.DataFrame:
     """BLEU-4 per model, seed and number of items in the test scene."""
     counts = np.array([len(items) for items in data.test.items])
     rows = []
@@ -327,7 +334,7 @@ def bleu_by_items(results: list[dict], data: Prepared) -> pd.DataFrame:
         words = hypothesis_words(r)
         for n in sorted(set(counts)):
             index = np.flatnonzero(counts == n)
-            rows.append({"model": r["spec"].model, "seed": r["spec"].seed, "items": int(n), "scenes": len(index),
+            rows.append({"model": r.spec.model, "seed": r.spec.seed, "items": int(n), "scenes": len(index),
                          "BLEU-4": bleu([words[i] for i in index], [data.test.references[i] for i in index])["BLEU-4"]})
     return pd.DataFrame(rows)
 
@@ -367,15 +374,15 @@ def item_words(words: list[str], maps: np.ndarray, items: list[scenes.Item], can
     return rows
 
 
-def correctness_frame(result: dict, data: Prepared) -> pd.DataFrame:
+def correctness_frame(result: runs.TrainedRun, data: Prepared) -> pd.DataFrame:
     """item_words over every test scene of one run."""
     rows = []
-    for i, (words, maps) in enumerate(zip(hypothesis_words(result), result["maps"])):
-        rows += [{"scene": i, **row} for row in item_words(words, maps, data.test.items[i], data.test.settings.canvas)]
+    for i, (words, α) in enumerate(zip(hypothesis_words(result), maps(result))):
+        rows += [{"scene": i, **row} for row in item_words(words, α, data.test.items[i], data.test.settings.canvas)]
     return pd.DataFrame(rows, columns=["scene", "word", "position", "wrong item", "mass", "uniform"])
 
 
-def correctness(result: dict, data: Prepared) -> dict[str, float]:
+def correctness(result: runs.TrainedRun, data: Prepared) -> dict[str, float]:
     """Mean attention mass on the named item, the uniform share, their ratio, and the share of wrong item words."""
     frame = correctness_frame(result, data)
     wrong = frame["wrong item"].astype(bool)
@@ -402,14 +409,14 @@ def upsample(α: np.ndarray, canvas: int) -> np.ndarray:
     return image[0, 0].numpy()
 
 
-def summary(results: list[dict], data: Prepared) -> pd.DataFrame:
+def summary(results: list[runs.TrainedRun], data: Prepared) -> pd.DataFrame:
     """One row per run: BLEU-1..4, attention correctness and coverage, training and decoding seconds."""
     rows = []
     for r in results:
-        rows.append({"model": r["spec"].model, "seed": r["spec"].seed, **bleu(hypothesis_words(r), data.test.references),
+        rows.append({"model": r.spec.model, "seed": r.spec.seed, **bleu(hypothesis_words(r), data.test.references),
                      **{f"correctness {k}": v for k, v in correctness(r, data).items()},
-                     **{f"coverage {k}": v for k, v in coverage(r["maps"]).items()},
-                     "train seconds": r["train_seconds"], "decode seconds": r["decode_seconds"]})
+                     **{f"coverage {k}": v for k, v in coverage(maps(r)).items()},
+                     "train seconds": r.train_seconds, "decode seconds": r.decode_seconds})
     return pd.DataFrame(rows)
 
 
@@ -417,7 +424,7 @@ def per_seed(frame: pd.DataFrame, model: str, metric: str) -> list[float]:
     return list(frame[frame.model == model].sort_values("seed")[metric])
 
 
-def pick_scenes(result: dict, data: Prepared) -> tuple[int | None, int | None]:
+def pick_scenes(result: runs.TrainedRun, data: Prepared) -> tuple[int | None, int | None]:
     """Figure 2's scenes: the first test scene of 2-3 items whose caption names each of its items' classes and no
     other (else scene 0), and the first whose caption names an item the scene lacks (else None)."""
     shown = failure = None
