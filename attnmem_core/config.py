@@ -101,17 +101,22 @@ def _assigned(source: str) -> list[str]:
 
 
 def check_folder(name: str, value) -> str:
-    """A folder the run writes to (`data_dir`, `results_dir`), made if missing and write-tested before any work."""
+    """A folder the run writes to (`data_dir`, `results_dir`), write-tested before any work.
+
+    The folder, or the nearest folder above it that exists (where it will be made), must take a file; nothing is
+    left behind, so a bad value of another parameter still stops the run with nothing written.
+    """
     if not isinstance(value, (str, os.PathLike)) or not str(value):
         raise ValueError(f"{name}={value!r} must be the path of a folder")
     path = Path(value)
-    if path.exists() and not path.is_dir():
-        raise ValueError(f"{name}={value!r} is a file, not a folder; pass a folder (it is made if missing)")
+    existing = next(folder for folder in (path, *path.parents) if folder.exists())
+    if not existing.is_dir():
+        raise ValueError(f"{name}={value!r} is not a folder ({existing} is a file); pass a folder (it is made if "
+                         "missing)")
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test."):
+        with tempfile.TemporaryFile(dir=existing, prefix=".write-test."):
             pass
     except OSError as error:
-        raise ValueError(f"{name}={value!r} cannot be written ({error.strerror}: {error.filename}); pass a folder "
-                         "you can write to") from None
+        raise ValueError(f"{name}={value!r} cannot be written ({error.strerror}: {existing}); pass a folder you can "
+                         "write to") from None
     return value

@@ -105,16 +105,18 @@ def test_the_check_sees_what_papermill_injects(tmp_path):
         run(parameters={"profile": "smoke", "step": 3})
 
 
-def test_folders_are_made_and_write_tested(tmp_path):
+def test_a_writable_folder_passes_and_nothing_is_left_behind(tmp_path):
     assert check_folder("results_dir", str(tmp_path / "a" / "b")) == str(tmp_path / "a" / "b")
-    assert (tmp_path / "a" / "b").is_dir() and list((tmp_path / "a" / "b").iterdir()) == []
+    assert check_folder("results_dir", str(tmp_path)) == str(tmp_path)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_file_given_as_a_folder_is_refused():
     # before: NotADirectoryError: '/etc/passwd/debian', deep inside the data code
-    with pytest.raises(ValueError, match="^data_dir='/etc/passwd' is a file, not a folder; pass a folder"):
+    with pytest.raises(ValueError, match="^data_dir='/etc/passwd' is not a folder \\(/etc/passwd is a file\\); pass a "
+                                         "folder \\(it is made if missing\\)$"):
         check_folder("data_dir", "/etc/passwd")
-    with pytest.raises(ValueError, match="^data_dir='/etc/passwd/cache' cannot be written \\(Not a directory"):
+    with pytest.raises(ValueError, match="^data_dir='/etc/passwd/cache' is not a folder \\(/etc/passwd is a file\\)"):
         check_folder("data_dir", "/etc/passwd/cache")
 
 
@@ -126,10 +128,11 @@ def test_a_folder_must_be_a_path(value):
 
 def test_an_unwritable_folder_is_refused_before_any_work(tmp_path):
     # before: every model trained, then the first figure save failed
-    with pytest.raises(ValueError, match="^results_dir='/proc' cannot be written .*; pass a folder you can write to"):
-        check_folder("results_dir", "/proc")   # not writable, even by root
+    with pytest.raises(ValueError, match="^results_dir='/proc/results' cannot be written \\(.*: /proc\\); pass a "
+                                         "folder you can write to$"):
+        check_folder("results_dir", "/proc/results")   # /proc takes no file, even from root
     if os.geteuid() != 0:
         locked = tmp_path / "locked"
         locked.mkdir(mode=0o500)
         with pytest.raises(ValueError, match="cannot be written \\(Permission denied"):
-            check_folder("results_dir", str(locked))
+            check_folder("results_dir", str(locked / "results"))
