@@ -2,12 +2,21 @@
 
 Every replication notebook takes `profile`, `seeds`, `device`, `scheduler`, `data_dir` and
 `results_dir` from papermill. A bad value must stop the notebook at once with a message
-that names the allowed values, so that nothing is trained and nothing is written.
+that names the allowed values, so that nothing is trained and nothing is written. That
+includes a misspelt parameter name (papermill only warns of `-p step 100` and the run goes
+on with the default) and a folder that cannot be written (found after the training, when
+the first figure is saved, it would waste the run).
 """
 from __future__ import annotations
 
+import ast
+import difflib
 import numbers
+import os
 import re
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
 
 PROFILES = ("smoke", "cpu", "gpu")
 DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
@@ -80,3 +89,51 @@ def check_scheduler(scheduler, name: str = "scheduler") -> str | None:
     if match is None or not 0 < int(match[3]) < 65536:
         raise ValueError(f"{name}={scheduler!r} is not a Dask scheduler address; {fix}")
     return scheduler if match[1] else f"tcp://{scheduler}"
+def check_parameter_names(cells: Sequence[str]) -> None:
+    """Refuse a parameter that papermill injected but the notebook does not declare.
+
+    `cells`: the sources of the cells run so far, IPython's `In` (call it from the cell after the parameters).
+    papermill's injected cell starts with "# Parameters"; the notebook's own parameters cell is the one before it.
+    """
+    injected = [i for i, source in enumerate(cells) if source.startswith("# Parameters\n")]
+    if not injected:
+        return   # run by hand: nothing injected
+    declared, given = _assigned(cells[injected[-1] - 1]), _assigned(cells[injected[-1]])
+    for name in given:
+        if name not in declared:
+            close = difflib.get_close_matches(name, declared, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"{name!r} is not a parameter of this notebook{hint}; it takes "
+                             f"{', '.join(declared)}")
+
+
+def _assigned(source: str) -> list[str]:
+    """The names a cell assigns at its top level, in order."""
+    names = []
+    for statement in ast.parse(source).body:
+        targets = statement.targets if isinstance(statement, ast.Assign) else \
+            [statement.target] if isinstance(statement, ast.AnnAssign) else []
+        names += [t.id for t in targets if isinstance(t, ast.Name) and t.id not in names]
+    return names
+
+
+def check_folder(name: str, value) -> str:
+    """A folder the run writes to (`data_dir`, `results_dir`), write-tested before any work.
+
+    The folder, or the nearest folder above it that exists (where it will be made), must take a file; nothing is
+    left behind, so a bad value of another parameter still stops the run with nothing written.
+    """
+    if not isinstance(value, (str, os.PathLike)) or not str(value):
+        raise ValueError(f"{name}={value!r} must be the path of a folder")
+    path = Path(value)
+    existing = next(folder for folder in (path, *path.parents) if folder.exists())
+    if not existing.is_dir():
+        raise ValueError(f"{name}={value!r} is not a folder ({existing} is a file); pass a folder (it is made if "
+                         "missing)")
+    try:
+        with tempfile.TemporaryFile(dir=existing, prefix=".write-test."):
+            pass
+    except OSError as error:
+        raise ValueError(f"{name}={value!r} cannot be written ({error.strerror}: {existing}); pass a folder you can "
+                         "write to") from None
+    return value

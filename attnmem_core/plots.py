@@ -7,6 +7,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
+from attnmem_core.atomic import atomic_write
+
 PALETTE = sns.color_palette("colorblind")
 
 
@@ -22,10 +24,11 @@ def colors_for(names) -> dict[str, tuple]:
     return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
 
 
-def save(fig, results_dir: str | Path, name: str) -> Path:
-    """Save next to the run's results (PNG for the book, SVG for print)."""
+def save(fig, results_dir: str | Path, name: str, profile: str) -> Path:
+    """Save next to the run's results as <name>-<profile>.png (for the book) and .svg (for print), as the results
+    JSON is named: runs of two profiles never overwrite each other's figures. Each file appears whole or not at all."""
     folder = Path(results_dir) / "figures"
-    folder.mkdir(parents=True, exist_ok=True)
-    fig.savefig(folder / f"{name}.png")
-    fig.savefig(folder / f"{name}.svg")
-    return folder / f"{name}.png"
+    for suffix in ("png", "svg"):
+        with atomic_write(folder / f"{name}-{profile}.{suffix}") as f:
+            fig.savefig(f, format=suffix)
+    return folder / f"{name}-{profile}.png"

@@ -1,8 +1,10 @@
 """Results files: metrics and claims, with the provenance a reader needs to trust them.
 
 Every run writes one JSON: what was measured, the claims with their verdicts, and where
-the numbers came from — git commit and dirty flag, package versions, device, parameters,
-seeds, start and end times, wall seconds. The file is written atomically (a temporary
+the numbers came from — git commit and dirty flag (any change, untracked files included:
+a new module changes what runs), the name and version of every installed distribution
+(the tokenizers, the BLEU scorer and the book toolchain change numbers and pages as much as
+torch does), device, parameters, seeds, start and end times, wall seconds. The file is written atomically (a temporary
 file in the same folder, then a rename), so a crash never leaves half a result behind.
 """
 from __future__ import annotations
@@ -17,29 +19,29 @@ from pathlib import Path
 
 from attnmem_core.atomic import atomic_write
 
-PACKAGES = ("attnmem", "torch", "numpy", "pandas", "scipy", "scikit-learn", "gensim", "nltk", "rdata",
-            "seaborn", "matplotlib", "papermill", "tqdm")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def git_state(root: Path = REPO_ROOT) -> dict:
-    """The commit and whether the working tree differs from it; None outside a checkout."""
+    """The commit and whether the working tree differs from it, untracked files included; None outside a checkout."""
     def git(*args):
-        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=True).stdout.strip()
+        run = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=True)
+        return run.stdout.strip()
     try:
-        return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+        return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
     except (subprocess.CalledProcessError, FileNotFoundError):
         return {"commit": None, "dirty": None}
 
 
-def package_versions(names=PACKAGES) -> dict[str, str | None]:
+def package_versions() -> dict[str, str]:
+    """{name: version} of every installed distribution, sorted by name; the first on sys.path where two have one
+    name, as Python imports it."""
     versions = {}
-    for name in names:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
+    for distribution in metadata.distributions():
+        name = distribution.metadata["Name"]
+        if name and name not in versions:
+            versions[name] = distribution.version
+    return dict(sorted(versions.items(), key=lambda item: item[0].lower()))
 
 
 def now() -> str:

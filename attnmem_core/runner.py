@@ -5,8 +5,13 @@
 
 A notebook is executed again only when something that could change its output changed:
 its own content, the parameters it gets, the core library's source, or the pinned data
-sources. The key of all four is stored beside the executed notebook once the run
-succeeds; a matching key means the last run still stands and the notebook is skipped.
+sources, or when something it wrote is gone or changed. The key of all four is stored
+beside the executed notebook once the run succeeds, with the sha256 of the executed copy
+and of every file the run wrote under its `results_dir` (its results JSON, figures,
+trained models); a matching key with all those files intact means the last run still
+stands and the notebook is skipped. Two runners on one folder do not collide: each
+executes into a scratch file of its own, and an executed copy that another runner replaced
+no longer matches the key beside it.
 
 A failing notebook stops the run: the failing cell and its traceback go to the console,
 no executed copy or key is written, and the exit status is non-zero.
@@ -22,11 +27,13 @@ import hashlib
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
 import papermill as pm
 
+from attnmem_core.atomic import atomic_write
 from attnmem_core.config import SCHEDULER_ENV, check_device, check_profile, check_scheduler
 from attnmem_core.model_cache import core_digest
 from attnmem_core.parallel import check_workers, connect
@@ -61,16 +68,46 @@ def hide_parameter_cells(path: Path) -> None:
     nbformat.write(nb, path)
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _files(folder: Path | None) -> dict[Path, tuple[int, int]]:
+    """(modification time, size) of every file under `folder`, scratch files (named .*) left out."""
+    if folder is None or not folder.is_dir():
+        return {}
+    return {path: (path.stat().st_mtime_ns, path.stat().st_size) for path in folder.rglob("*")
+            if path.is_file() and not path.name.startswith(".")}
+
+
+def _still_stands(stamp: Path, key: str) -> bool:
+    """The stamp holds `key`, and every file it lists is there with the sha256 it lists."""
+    try:
+        record = json.loads(stamp.read_text())
+        return record["key"] == key and all(Path(path).is_file() and _sha256(Path(path)) == digest
+                                            for path, digest in record["files"].items())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):   # none yet, or one in an older format
+        return False
+
+
 def run_notebook(notebook: Path, out_dir: Path, params: dict, *, force: bool = False,
                  core: Path = CORE, cwd: Path = REPO) -> str:
-    """Execute one notebook unless its key is unchanged; return 'executed' or 'cached'."""
+    """Execute one notebook unless its key is unchanged and its outputs intact; return 'executed' or 'cached'."""
     out_dir.mkdir(parents=True, exist_ok=True)
     executed, stamp = out_dir / notebook.name, out_dir / f"{notebook.stem}.key"
     key = content_key(notebook, params, core)
-    if not force and executed.exists() and stamp.exists() and stamp.read_text() == key:
+    if not force and _still_stands(stamp, key):
         return "cached"
     stamp.unlink(missing_ok=True)
-    running = out_dir / f".{notebook.stem}.running.ipynb"
+    results = Path(cwd) / params["results_dir"] if "results_dir" in params else None
+    before = _files(results)
+    handle, name = tempfile.mkstemp(dir=out_dir, prefix=f".{notebook.stem}.", suffix=".running.ipynb")
+    os.close(handle)
+    running = Path(name)
     try:
         pm.execute_notebook(notebook, running, parameters=params, cwd=str(cwd), kernel_name="python3",
                             progress_bar=False, coalesce_streams=True)
@@ -80,8 +117,12 @@ def run_notebook(notebook: Path, out_dir: Path, params: dict, *, force: bool = F
             raise NotebookFailed(_describe_failure(notebook, error)) from None
         raise
     hide_parameter_cells(running)
+    files = {str(executed.resolve()): _sha256(running)}
     os.replace(running, executed)
-    stamp.write_text(key)
+    files.update({str(path.resolve()): _sha256(path) for path, state in _files(results).items()
+                  if before.get(path) != state})
+    with atomic_write(stamp, "w") as f:
+        json.dump({"key": key, "files": files}, f, indent=1)
     return "executed"
 
 

@@ -109,7 +109,7 @@ def run_all(specs: Sequence[Spec], data: Any, *, device: str | torch.device, wor
     """
     device = torch.device(device)
     keys = [(file_name(spec.label), spec.cache_key(data, device)) for spec in specs]
-    missing = [i for i, (name, key) in enumerate(keys) if not model_cache.path_for(models_dir, name, key).exists()]
+    missing = [i for i, (name, key) in enumerate(keys) if not model_cache.is_stored(models_dir, name, key)]
     trained = run_parallel(_train, [specs[i] for i in missing], workers=workers,
                            context={"data": data, "device": str(device)}, cost=lambda spec: spec.cost(), desc=desc,
                            scheduler=scheduler, gpu=device.type == "cuda")

@@ -267,3 +267,16 @@ def test_an_interrupted_cache_write_leaves_no_file(tmp_path, corpus, monkeypatch
     with pytest.raises(OSError, match="disk full"):
         bible.write_cache(frame, {"pairs": 2}, path)
     assert list(path.parent.iterdir()) == []
+
+
+def test_a_verse_edited_in_the_cache_is_refused(tmp_path, corpus):
+    # before: only the row count and the pins were checked, so an edited verse (compressed again) was read as data
+    header, table = gzip.decompress(bible.cache_path(CACHE).read_bytes()).split(b"\n", 1)
+    assert b"In the beginning, God created" in table
+    path = bible.cache_path(tmp_path)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(gzip.compress(header + b"\n" + table.replace(b"God created", b"God made", 1)))
+    digest = "[0-9a-f]{64}"
+    with pytest.raises(debian.DataSourceError, match=f"{path} is damaged \\(ValueError: its table has sha256 {digest}, "
+                                                     f"its header says {digest}\\); delete {path} and load again"):
+        bible.load(tmp_path)

@@ -30,7 +30,7 @@ def test_smoke_run_writes_results_with_claims_data_hashes_and_provenance(smoke_r
     assert record["metrics"]["data"]["source"]["version"] == source()["debian"]["version"]
     assert record["provenance"]["params"]["profile"] == "smoke" and record["provenance"]["seeds"] == [0]
     for figure in ("01_fig2_word_maps", "01_bleu_by_items"):
-        assert (root / "results" / "figures" / f"{figure}.png").stat().st_size > 10_000
+        assert (root / "results" / "figures" / f"{figure}-smoke.png").stat().st_size > 10_000
     assert len(list((root / "results" / "models").glob("sat-*.pt"))) == 5     # the encoder and four captioners
 
 

@@ -28,7 +28,7 @@ def test_smoke_run_writes_results_with_claims_data_hashes_and_provenance(smoke_r
     assert record["metrics"]["data"]["files_sha256"] == source()["files"]
     assert record["metrics"]["data"]["source"]["version"] == source()["debian"]["version"]
     assert record["provenance"]["params"]["profile"] == "smoke" and record["provenance"]["seeds"] == [0]
-    assert (root / "results" / "figures" / "03_fig3_sentiment_word_weights.png").stat().st_size > 10_000
+    assert (root / "results" / "figures" / "03_fig3_sentiment_word_weights-smoke.png").stat().st_size > 10_000
 
 
 def test_unchanged_notebook_is_not_executed_again(smoke_run):

@@ -32,7 +32,7 @@ def test_smoke_run_writes_results_with_claims_costs_and_provenance(smoke_run):
     assert metrics["data"]["sizes"] == {"train": 28650, "valid": 669, "test": 1518}
     assert record["provenance"]["params"]["profile"] == "smoke" and record["provenance"]["seeds"] == [0]
     for figure in ("04_cost", "04_scaling", "04_extrapolation", "04_attention_heads"):
-        assert (root / "results" / "figures" / f"{figure}.png").stat().st_size > 10_000
+        assert (root / "results" / "figures" / f"{figure}-smoke.png").stat().st_size > 10_000
 
 
 def test_book_builds_without_warnings_from_the_smoke_run(smoke_run):

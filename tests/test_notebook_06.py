@@ -22,7 +22,7 @@ def test_smoke_run_writes_results_with_claims_and_provenance(smoke_run):
     assert set(record["metrics"]["test_error"]) >= {f"{m}@{r}" for m in ("irnn", "lstm", "alstm", "fw") for r in (20, 50, 100)}
     assert len(record["metrics"]["data_sha256"]["test"]) == 64
     assert record["provenance"]["params"]["profile"] == "smoke" and record["provenance"]["seeds"] == [0]
-    assert (root / "results" / "figures" / "06_fig2_valid_nll_R50.png").stat().st_size > 10_000
+    assert (root / "results" / "figures" / "06_fig2_valid_nll_R50-smoke.png").stat().st_size > 10_000
 
 
 def test_unchanged_notebook_is_not_executed_again(smoke_run):

@@ -19,9 +19,16 @@ def test_every_notebook_is_covered():
     ({"profile": "smoke", "COUNT": 2.5}, "whole number >= 1"),
     ({"profile": "smoke", "seeds": "a,b"}, "give whole numbers"),
     ({"profile": "smoke", "device": "tpu"}, "'auto', 'cpu', 'cuda', 'cuda:N', 'mps'"),
+    # before: papermill only warned, and the profile's whole budget ran
+    ({"profile": "smoke", "MISSPELT": 100}, "is not a parameter of this notebook (did you mean 'COUNT'?)"),
+    # before: NotADirectoryError deep in the data code; every model trained before the first figure save failed
+    ({"profile": "smoke", "data_dir": "/etc/passwd"}, "data_dir='/etc/passwd' is not a folder"),
+    ({"profile": "smoke", "results_dir": "/proc/results"}, "results_dir='/proc/results' cannot be written"),
 ])
 def test_bad_parameters_fail_at_once_and_write_nothing(tmp_path, notebook, bad, allowed):
-    bad = {COUNTS[notebook] if k == "COUNT" else k: v for k, v in bad.items()}
+    count = COUNTS[notebook]
+    bad = {count if k == "COUNT" else count[:-1] if k == "MISSPELT" else k: v for k, v in bad.items()}
+    allowed = allowed.replace("COUNT", count)
     params = {"data_dir": str(tmp_path / "data"), "results_dir": str(tmp_path / "results"), **bad}
     with pytest.raises(NotebookFailed) as failure:
         run_notebook(NOTEBOOKS / notebook, tmp_path / "out", params)

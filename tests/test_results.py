@@ -1,11 +1,13 @@
 import json
+import subprocess
+from importlib import metadata
 
 import pytest
 
 from attnmem_core import intervals
 from attnmem_core.claims import Claim, Condition, of_model
 from attnmem_core.convergence import Convergence
-from attnmem_core.results import Run, write_json_atomic
+from attnmem_core.results import Run, git_state, package_versions, write_json_atomic
 
 
 def test_results_file_carries_provenance_and_computed_verdicts(tmp_path):
@@ -45,3 +47,26 @@ def test_results_file_is_readable_by_others(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "r.json").stat().st_mode) == 0o644
+
+
+def test_provenance_lists_every_installed_distribution():
+    # before: a fixed list of 13 left out sentencepiece, sacremoses, pysword, torchvision, sacrebleu, jupyter-book
+    versions = package_versions()
+    assert len(versions) == len({d.metadata["Name"] for d in metadata.distributions() if d.metadata["Name"]})
+    for name in ("sentencepiece", "sacremoses", "pysword", "torchvision", "sacrebleu", "jupyter-book", "Sphinx"):
+        assert versions[name] == metadata.version(name)
+    assert list(versions) == sorted(versions, key=str.lower)
+
+
+def test_an_untracked_file_makes_the_checkout_dirty(tmp_path):
+    # before: a new untracked .py file in the library gave dirty: false (while the model-cache key saw it)
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t", *args], check=True,
+                       capture_output=True)
+    git("init", "-q")
+    (tmp_path / "core.py").write_text("x = 1\n")
+    git("add", "core.py")
+    git("commit", "-qm", "one")
+    assert git_state(tmp_path)["dirty"] is False
+    (tmp_path / "new.py").write_text("y = 2\n")
+    assert git_state(tmp_path)["dirty"] is True

@@ -1,4 +1,9 @@
-"""The runner on tiny notebooks: content-hash cache, failure report, hidden parameter cells."""
+"""The runner on tiny notebooks: content-hash cache, outputs checked, failure report, hidden parameter cells."""
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
 import nbformat
 import pytest
 
@@ -66,3 +71,62 @@ def test_failure_names_the_cell_and_leaves_no_executed_copy(tmp_path, core):
     assert "02_b.ipynb failed in cell" in message and "raise ValueError('bad value here')" in message
     assert "ValueError: bad value here" in message
     assert list(out.iterdir()) == []
+
+
+WRITES_RESULTS = """import pathlib
+folder = pathlib.Path(results_dir) / "figures"
+folder.mkdir(parents=True, exist_ok=True)
+(folder / f"fig-{profile}.png").write_text("figure")
+(pathlib.Path(results_dir) / f"r-{profile}.json").write_text('{"profile": "%s"}' % profile)
+"""
+
+
+def write_results_notebook(path):
+    nb = write_notebook(path, body=WRITES_RESULTS)
+    notebook = nbformat.read(nb, as_version=4)
+    notebook.cells[0].source = 'profile = "cpu"\nresults_dir = "results"'
+    nbformat.write(notebook, nb)
+    return nb
+
+
+@pytest.mark.parametrize("damage", ["results folder deleted", "figure deleted", "results JSON edited",
+                                    "executed copy replaced"])
+def test_a_run_whose_outputs_are_gone_or_changed_runs_again(tmp_path, core, damage):
+    # before: results/ deleted and the runner re-run said "cached"; results JSON, figures and models never came back
+    nb = write_results_notebook(tmp_path / "01_a.ipynb")
+    out, results = tmp_path / "out", tmp_path / "results"
+    params = {"profile": "smoke", "results_dir": str(results)}
+    assert run_notebook(nb, out, params, core=core, cwd=tmp_path) == "executed"
+    assert run_notebook(nb, out, params, core=core, cwd=tmp_path) == "cached"
+    if damage == "results folder deleted":
+        shutil.rmtree(results)
+    elif damage == "figure deleted":
+        (results / "figures" / "fig-smoke.png").unlink()
+    elif damage == "results JSON edited":
+        (results / "r-smoke.json").write_text('{"profile": "edited"}')
+    else:
+        (out / "01_a.ipynb").write_text((out / "01_a.ipynb").read_text().replace("smoke", "cpu"))
+    assert run_notebook(nb, out, params, core=core, cwd=tmp_path) == "executed"
+    assert (results / "r-smoke.json").read_text() == '{"profile": "smoke"}'
+    assert (results / "figures" / "fig-smoke.png").is_file()
+    assert run_notebook(nb, out, params, core=core, cwd=tmp_path) == "cached"
+
+
+def test_the_stamp_lists_what_the_run_wrote_with_its_sha256(tmp_path, core):
+    nb = write_results_notebook(tmp_path / "01_a.ipynb")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "other.json").write_text("{}")   # not written by this run
+    run_notebook(nb, tmp_path / "out", {"profile": "smoke", "results_dir": "results"}, core=core, cwd=tmp_path)
+    record = json.loads((tmp_path / "out" / "01_a.key").read_text())
+    assert sorted(Path(p).relative_to(tmp_path).as_posix() for p in record["files"]) == [
+        "out/01_a.ipynb", "results/figures/fig-smoke.png", "results/r-smoke.json"]
+    assert record["files"][str(tmp_path / "results" / "r-smoke.json")] == \
+        hashlib.sha256(b'{"profile": "smoke"}').hexdigest()
+
+
+def test_a_stamp_of_the_older_plain_key_format_runs_again(tmp_path, core):
+    nb = write_notebook(tmp_path / "01_a.ipynb")
+    out = tmp_path / "out"
+    run_notebook(nb, out, {"profile": "smoke"}, core=core, cwd=tmp_path)
+    (out / "01_a.key").write_text(content_key(nb, {"profile": "smoke"}, core))
+    assert run_notebook(nb, out, {"profile": "smoke"}, core=core, cwd=tmp_path) == "executed"

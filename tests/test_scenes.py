@@ -266,3 +266,16 @@ def test_a_damaged_or_foreign_cache_file_is_refused_naming_it(data_dir, test_sce
     foreign.write_bytes(scenes.cache_path(data_dir, "test", 200, SETTINGS, 3).read_bytes())
     with pytest.raises(debian.DataSourceError, match=f"{re.escape(str(foreign))} was built with other settings"):
         scenes.load_scenes(tmp_path, "test", 200, SETTINGS, seed=9)
+
+
+def test_an_image_edited_in_the_cache_is_refused(data_dir, test_scenes, tmp_path):
+    # a valid .npz with one pixel changed: the zip checksums hold, only the stored sha256 can tell
+    path = scenes.cache_path(tmp_path, "test", 200, SETTINGS, 3)
+    path.parent.mkdir(parents=True)
+    with np.load(scenes.cache_path(data_dir, "test", 200, SETTINGS, 3)) as data:
+        arrays = {name: data[name] for name in data.files}
+    arrays["images"][0, 0, 0, 0] ^= 0xFF
+    np.savez_compressed(path, **arrays)
+    with pytest.raises(debian.DataSourceError, match=f"{re.escape(str(path))} is damaged \\(ValueError: its arrays "
+                                                     "have sha256 [0-9a-f]{64}, the file says [0-9a-f]{64}\\); delete"):
+        scenes.load_scenes(tmp_path, "test", 200, SETTINGS, seed=3)

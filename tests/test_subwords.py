@@ -72,15 +72,35 @@ def test_subwords_training_is_deterministic(tmp_path):
     assert all(first.encode(s) == second.encode(s) for s in SPANISH)
 
 
-def test_subwords_too_large_vocabulary_says_the_limit(tmp_path):
-    with pytest.raises(ValueError, match=r"ask for at most \d+"):
-        Subwords.train(SPANISH, 5000, tmp_path / "x.model")
+def test_a_vocabulary_larger_than_the_corpus_makes_is_sized_to_the_corpus(tmp_path):
+    # before: "vocab_size 300 ... ask for at most 182" for a valid 60-pair corpus, with no notebook parameter to set
+    sixty = [" ".join(WORDS[(i * j) % 8] for j in range(1, 6)) + "." for i in range(60)]   # 60 pairs of few words
+    small = Subwords.train(sixty, 300, tmp_path / "small.model")
+    assert len(small) < 300
+    assert all(small.decode(small.encode(s)) == s for s in sixty)
+    largest = Subwords.train(sixty, len(small), tmp_path / "largest.model")   # the same pieces, asked exactly
+    assert [largest.model.id_to_piece(i) for i in range(len(largest))] == \
+           [small.model.id_to_piece(i) for i in range(len(small))]
+
+
+def test_a_vocabulary_smaller_than_the_characters_says_how_many_are_needed(tmp_path):
+    with pytest.raises(ValueError, match=r"vocab_size 20 is less than the \d+ pieces \(4 specials and every "
+                                         r"character\) these 10 sentences need; ask for more"):
+        Subwords.train(SPANISH, 20, tmp_path / "x.model")
     assert not (tmp_path / "x.model").exists()
 
 
 def test_subwords_missing_file_says_how_to_make_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="Subwords.train"):
         Subwords(tmp_path / "none.model")
+
+
+def test_a_file_that_is_no_sentencepiece_model_names_the_file_to_delete(tmp_path):
+    # before: sentencepiece's raw "could not parse ModelProto", no fix named
+    path = tmp_path / "es.model"
+    path.write_bytes(b"\x00garbage")
+    with pytest.raises(ValueError, match=f"{path} is not a readable sentencepiece model .*; delete it"):
+        Subwords(path)
 
 
 @pytest.fixture(scope="module")
@@ -154,3 +174,43 @@ def test_word_cache_file_is_readable_json(tmp_path):
     record = json.loads((tmp_path / "es.json").read_text(encoding="utf-8"))
     assert record["lang"] == "es" and record["stamp"]["kind"] == "word" and "Señor" in record["words"]
     assert subwords.SPECIALS == ("<pad>", "<s>", "</s>", "<unk>")
+
+
+def test_a_damaged_cached_subword_model_names_the_file_to_delete(tmp_path, monkeypatch):
+    path = tmp_path / "es.model"
+    train_or_load("bpe", corpus(), 200, path, "es")
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01   # one flipped bit: sentencepiece may well still parse it
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=f"{path} has sha256 .*, but es.model.stamp.json says .*: the file is "
+                                         "damaged; delete it \\(and es.model.stamp.json\\)"):
+        train_or_load("bpe", corpus(), 200, path, "es")
+    path.write_bytes(bytes(data[:100]))   # truncated
+    with pytest.raises(ValueError, match="the file is damaged; delete it"):
+        train_or_load("bpe", corpus(), 200, path, "es")
+
+
+def test_an_edited_cached_shortlist_names_the_file_to_delete(tmp_path):
+    path = tmp_path / "es.json"
+    train_or_load("word", corpus(), 50, path, "es")
+    record = json.loads(path.read_text(encoding="utf-8"))
+    record["words"][0] = "Diso"
+    path.write_text(json.dumps(record), encoding="utf-8")
+    with pytest.raises(ValueError, match=f"the words in {path} do not match the sha256 saved with them: the file is "
+                                         "damaged or was edited; delete it"):
+        train_or_load("word", corpus(), 50, path, "es")
+
+
+@pytest.mark.parametrize("kind", ["bpe", "word"])
+def test_a_cached_tokenizer_saved_without_a_sha256_is_made_again(tmp_path, kind):
+    path = tmp_path / f"es.{kind}"
+    first = train_or_load(kind, corpus(), 200, path, "es")
+    record_path = path.with_name(path.name + ".stamp.json") if kind == "bpe" else path
+    record = json.loads(record_path.read_text(encoding="utf-8"))
+    record.pop("model_sha256" if kind == "bpe" else "words_sha256")   # as an older version saved it
+    if kind == "word":
+        record["format"] = "attnmem-shortlist/1"
+    record_path.write_text(json.dumps(record), encoding="utf-8")
+    again = train_or_load(kind, corpus(), 200, path, "es")
+    assert all(again.encode(s) == first.encode(s) for s in SPANISH)
+    assert ("model_sha256" if kind == "bpe" else "words_sha256") in json.loads(record_path.read_text(encoding="utf-8"))

@@ -77,7 +77,7 @@ def test_load_mixes_layouts_and_records_provenance(tmp_path):
     train = write(tmp_path / "train.tsv", "Go.\tVe.\nHi.\tHola.\n")
     valid = write(tmp_path / "valid.tsv", "Run!\t¡Corre!\n")
     test = [write(tmp_path / "test.en", "Thanks.\n"), write(tmp_path / "test.es", "Gracias.\n")]
-    corpus = user_corpus.load(train, valid, test)
+    corpus = user_corpus.load({"train": train, "valid": valid, "test": test})
     assert isinstance(corpus, user_corpus.ParallelCorpus)
     assert (len(corpus.train), len(corpus.valid), len(corpus.test)) == (2, 1, 1)
     assert corpus.test.ref.tolist() == ["test.en:1"]
@@ -90,4 +90,54 @@ def test_load_mixes_layouts_and_records_provenance(tmp_path):
 def test_load_refuses_a_split_that_is_neither_a_path_nor_a_pair(tmp_path):
     train = write(tmp_path / "train.tsv", "Go.\tVe.\n")
     with pytest.raises(CorpusError, match="a .tsv path or a \\[source_path, target_path\\] pair"):
-        user_corpus.load(train, train, [train])
+        user_corpus.load({"train": train, "valid": train, "test": [train]})
+
+
+@pytest.mark.parametrize("corpus_files, given", [
+    ({"train": "a.tsv", "valid": "b.tsv"}, "not \\['train', 'valid'\\]"),
+    ({"train": "a", "valid": "b", "test": "c", "dev": "d"}, "not \\['dev', 'test', 'train', 'valid'\\]"),
+    ("train.tsv", "not 'train.tsv'"),
+    (["a.tsv", "b.tsv", "c.tsv"], "not \\['a.tsv', 'b.tsv', 'c.tsv'\\]"),
+])
+def test_corpus_files_must_map_exactly_train_valid_and_test(corpus_files, given):
+    # before: a missing split or a string reached Python as a raw TypeError (`load(**corpus_files)`)
+    with pytest.raises(CorpusError, match=f"corpus_files must map exactly the splits train, valid, test to files, "
+                                          f"{given}: e.g. "):
+        user_corpus.load(corpus_files)
+
+
+@pytest.mark.parametrize("separator", ["\u0085", "\u2028", "\u2029", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\r",
+                                       "\x00", "\x7f"])
+def test_a_line_separator_inside_a_line_is_refused_with_file_line_and_column(tmp_path, separator):
+    # before: str.splitlines broke there; with one in each file the counts matched and the pairs between shifted
+    source = write(tmp_path / "train.en", f"One.\nTwo{separator}more.\nThree.\nFour.\n")
+    target = write(tmp_path / "train.es", f"Uno.\nDos más.\nTres.{separator}\nCuatro.\n")
+    with pytest.raises(CorpusError, match=f"{source}, line 2, column 4, holds the control character "
+                                          f"U\\+{ord(separator):04X}, .* replace it with a space or remove it"):
+        user_corpus.read_aligned(source, target)
+    tsv = write(tmp_path / "train.tsv", f"One.\tUno.\nTwo.\tDos{separator}.\n")
+    with pytest.raises(CorpusError, match=f"{tsv}, line 2, column 9, holds the control character"):
+        user_corpus.read_tsv(tsv)
+
+
+def test_lines_end_at_newline_only_and_crlf_files_read_as_lf_files(tmp_path):
+    source = write(tmp_path / "train.en", "One.\r\nTwo, three.\r\n")
+    target = write(tmp_path / "train.es", "Uno.\nDos, tres.")   # no line end after the last line
+    frame = user_corpus.read_aligned(source, target)
+    assert frame.values.tolist() == [["One.", "Uno.", "train.en:1"], ["Two, three.", "Dos, tres.", "train.en:2"]]
+
+
+def test_a_side_longer_than_a_sentence_is_refused_naming_the_line(tmp_path):
+    # before: one 200,000-word test line took 8.5 minutes in chapter 2's padding check, then the kernel was killed
+    longest = "a" * (user_corpus.MAX_CHARACTERS - 2) + "."
+    huge = " ".join(["word"] * 200_000)
+    source = write(tmp_path / "test.en", f"Fine.\n{longest}\n{huge}\n")
+    target = write(tmp_path / "test.es", "Bien.\nLargo.\nEnorme.\n")
+    with pytest.raises(CorpusError, match=f"{source}, line 3, has a side of 999,999 characters, more than the "
+                                          "3,000 a sentence may have; split it into sentences on both sides"):
+        user_corpus.read_aligned(source, target)
+    tsv = write(tmp_path / "test.tsv", f"Fine.\tBien.\nShort.\t{huge}\n")
+    with pytest.raises(CorpusError, match=f"{tsv}, line 2, has a side of 999,999 characters"):
+        user_corpus.read_tsv(tsv)
+    at_the_cap = user_corpus.read_aligned(write(tmp_path / "ok.en", longest), write(tmp_path / "ok.es", "Largo."))
+    assert at_the_cap.source.str.len().tolist() == [user_corpus.MAX_CHARACTERS - 1]

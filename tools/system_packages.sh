@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Programs the book measures as peer baselines (not Python packages). Called by `make book`.
+# Programs the book measures as peer baselines (not Python packages). Called by `make book` and
+# `make test` (the tests measure them too).
 # As root with apt (CI, containers) they are installed; otherwise the chapter's row says
 # "not measured" and names this command, and the build goes on.
 set -euo pipefail

@@ -60,12 +60,16 @@ the rest train. Dropped chapters simply have no pairs.
 Extraction takes one to two minutes (pysword decompresses a whole book for every verse);
 its result is cached as one gzip TSV under <data_dir>/bible/, written to a temporary name
 and renamed, so loading later takes well under a second. Its first line records the module
-files' sha256 it was built from and the alignment counts.
+files' sha256 it was built from, the alignment counts and the sha256 of the table below it,
+checked on every load: a verse edited by hand (and the file compressed again) is an error
+naming the file to delete, as a truncated file is.
 """
 from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
+import io
 import json
 import math
 import re
@@ -85,7 +89,7 @@ from attnmem_core.data.user_corpus import ParallelCorpus
 
 SOURCES = Path(__file__).resolve().parents[2] / "data" / "sources.json"
 NAME = "bible_en_es"
-CACHE_VERSION = 1            # raise when cleaning or alignment changes: the cache file's name holds it
+CACHE_VERSION = 2            # raise when cleaning, alignment or the file's format changes: its name holds it
 SPLIT_SEED = 2015
 TEST_SHARE, VALID_SHARE = 0.05, 0.025
 SHIFT_LIMIT = 0.23           # mean |log r - log m| of a chapter numbered differently in the two modules
@@ -303,28 +307,33 @@ def _pins(spec: dict) -> dict:
 
 
 def write_cache(frame: pd.DataFrame, counts: dict, path: Path) -> None:
-    """The aligned pairs as gzip TSV, its first line a JSON header; written to a temporary file, then renamed."""
-    header = {"dataset": NAME, "cache_version": CACHE_VERSION, "reader": f"pysword {metadata.version('pysword')}",
-              **_pins(source()), "alignment": counts}
+    """The aligned pairs as gzip TSV, its first line a JSON header (with the table's sha256); written to a temporary
+    file, then renamed."""
     for column in ("source", "target"):
         if frame[column].str.contains(r"[\t\n\r]").any():
             raise ValueError("a cleaned verse holds a tab or line break; `clean` must collapse white space")
+    table = ("\t".join(COLUMNS) + "\n" +
+             "".join("\t".join(map(str, row)) + "\n" for row in frame.itertuples(index=False))).encode()
+    header = {"dataset": NAME, "cache_version": CACHE_VERSION, "reader": f"pysword {metadata.version('pysword')}",
+              **_pins(source()), "alignment": counts, "table_sha256": hashlib.sha256(table).hexdigest()}
     with atomic_write(path) as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as out:
-        out.write(("#" + json.dumps(header) + "\n" + "\t".join(COLUMNS) + "\n").encode())
-        out.write("".join("\t".join(map(str, row)) + "\n" for row in frame.itertuples(index=False)).encode())
+        out.write(("#" + json.dumps(header) + "\n").encode() + table)
 
 
 def read_cache(path: Path) -> tuple[pd.DataFrame, dict]:
     """The cached pairs and header; an error naming the file to delete if it is damaged or out of date."""
     fix = f"delete {path} and load again: it is rebuilt from the SWORD modules"
     try:
-        with gzip.open(path, "rt", encoding="utf-8", newline="\n") as f:
-            header = json.loads(f.readline().removeprefix("#"))
-            frame = pd.read_csv(f, sep="\t", quoting=csv.QUOTE_NONE, keep_default_na=False, na_filter=False,
-                                dtype={"book": str, "chapter": np.int64, "verse": np.int64, "source": str,
-                                       "target": str})
+        with gzip.open(path, "rb") as f:
+            header = json.loads(f.readline().removeprefix(b"#"))
+            table = f.read()
+        if (found := hashlib.sha256(table).hexdigest()) != header.get("table_sha256"):
+            raise ValueError(f"its table has sha256 {found}, its header says {header.get('table_sha256')}")
+        frame = pd.read_csv(io.BytesIO(table), sep="\t", quoting=csv.QUOTE_NONE, keep_default_na=False,
+                            na_filter=False, encoding="utf-8",
+                            dtype={"book": str, "chapter": np.int64, "verse": np.int64, "source": str, "target": str})
         pairs = header["alignment"]["pairs"]
-    except (OSError, EOFError, ValueError, KeyError, TypeError, zlib.error) as error:
+    except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError, zlib.error) as error:
         reason = " ".join(str(error).split())
         raise debian.DataSourceError(f"{path} is damaged ({type(error).__name__}: {reason}); {fix}") from error
     if list(frame.columns) != COLUMNS or len(frame) != pairs or (frame[["source", "target"]] == "").any(axis=None):

@@ -72,8 +72,9 @@ every reference with it against the boxes).
 The cache: `load_scenes` writes <data_dir>/scenes/<split>-<count>-seed<seed>-c<canvas>-<digest>.npz
 (compressed numpy arrays and a JSON header; no pickle), the digest covering the settings,
 the code's CACHE_VERSION and the sha256 of the Fashion-MNIST files. It is written to a
-temporary name and renamed, so a failure leaves no file; a file whose header does not match
-is refused with a message naming it.
+temporary name and renamed, so a failure leaves no file; a file whose header does not match,
+or whose arrays do not match the sha256 stored with them (an image edited and the file saved
+again), is refused with a message naming it.
 """
 from __future__ import annotations
 
@@ -94,7 +95,7 @@ from attnmem_core.atomic import atomic_write
 from attnmem_core.data import debian, fashion_mnist
 from attnmem_core.data.fashion_mnist import CLASSES, SIDE
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2   # raise when composing or the file's format changes: the cache file's name depends on it
 DATASET = "fashion_mnist_scenes"
 SPLITS = ("train", "test")
 MAX_ITEMS = 4
@@ -449,6 +450,15 @@ def _json_bytes(value) -> np.ndarray:
     return np.frombuffer(json.dumps(value, separators=(",", ":")).encode(), dtype=np.uint8)
 
 
+def _content_sha256(arrays: dict[str, np.ndarray]) -> str:
+    """sha256 over every array's name, dtype, shape and bytes, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        digest.update(f"{name}:{arrays[name].dtype.str}:{arrays[name].shape}:".encode())
+        digest.update(np.ascontiguousarray(arrays[name]).tobytes())
+    return digest.hexdigest()
+
+
 def write_scenes(scenes: Scenes, header: dict, path: Path) -> None:
     """The scenes as one compressed .npz, written to a temporary name in the same folder, then renamed."""
     n, k = len(scenes), MAX_ITEMS
@@ -460,11 +470,11 @@ def write_scenes(scenes: Scenes, header: dict, path: Path) -> None:
         for j, item in enumerate(items):
             item_label[i, j], item_box[i, j], item_source[i, j], item_scale[i, j] = \
                 item.label, item.box, item.source, item.scale
+    arrays = dict(images=scenes.images.numpy(), item_label=item_label, item_box=item_box, item_source=item_source,
+                  item_scale=item_scale, header=_json_bytes(header),
+                  captions=_json_bytes({"references": scenes.references, "word_items": scenes.word_items}))
     with atomic_write(path) as out:
-        np.savez_compressed(out, images=scenes.images.numpy(), item_label=item_label, item_box=item_box,
-                            item_source=item_source, item_scale=item_scale, header=_json_bytes(header),
-                            captions=_json_bytes({"references": scenes.references,
-                                                  "word_items": scenes.word_items}))
+        np.savez_compressed(out, **arrays, content_sha256=_json_bytes(_content_sha256(arrays)))
 
 
 def read_scenes(path: Path, header: dict) -> Scenes:
@@ -473,6 +483,9 @@ def read_scenes(path: Path, header: dict) -> Scenes:
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}
+        stored = json.loads(arrays.pop("content_sha256").tobytes())
+        if (content := _content_sha256(arrays)) != stored:
+            raise ValueError(f"its arrays have sha256 {content}, the file says {stored}")
         found = json.loads(arrays["header"].tobytes())
         captions = json.loads(arrays["captions"].tobytes())
         references, word_items = captions["references"], captions["word_items"]

@@ -17,7 +17,12 @@
 Both give ids pad 0, bos 1, eos 2, unk 3, encode without bos/eos, decode skipping pad, bos
 and eos (and stopping at nothing), and `pieces` gives one string per id for attention plots.
 `train_or_load` caches a trained tokenizer in a file written atomically, with a stamp of what
-it was trained on, so a cached file from other sentences or sizes is an error, never reused.
+it was trained on and the sha256 of its content, so a cached file from other sentences or
+sizes, or a damaged one, is an error naming the file to delete, never reused.
+
+A vocabulary size is an upper limit: a corpus too small for it (60 pairs cannot make 300
+BPE pieces) gets the largest vocabulary its sentences make, as sentencepiece's
+`hard_vocab_limit=False` does; `len(tokenizer)` is the size made.
 """
 from __future__ import annotations
 
@@ -35,6 +40,7 @@ from attnmem_core.atomic import atomic_write
 PAD, BOS, EOS, UNK = 0, 1, 2, 3
 SPECIALS = ("<pad>", "<s>", "</s>", "<unk>")
 KINDS = ("bpe", "word")
+SHORTLIST_FORMAT = "attnmem-shortlist/2"   # /1 had no sha256 of its words
 SEED = 20150101  # sentencepiece's global seed; BPE without sampling draws nothing, but no default is left to chance
 
 
@@ -74,7 +80,11 @@ class Subwords(_Ids):
             raise FileNotFoundError(f"no sentencepiece model at {path}; make one with Subwords.train(sentences, "
                                     "vocab_size, path) or train_or_load('bpe', ...)")
         self.path = path
-        self.model = spm.SentencePieceProcessor(model_file=str(path))
+        try:
+            self.model = spm.SentencePieceProcessor(model_file=str(path))
+        except RuntimeError as error:   # "could not parse ModelProto": truncated, damaged or another kind of file
+            raise ValueError(f"{path} is not a readable sentencepiece model ({error}); delete it (and its "
+                             ".stamp.json) to train the tokenizer again") from None
         if [self.model.pad_id(), self.model.bos_id(), self.model.eos_id(), self.model.unk_id()] != [PAD, BOS, EOS, UNK]:
             raise ValueError(f"{path} has pad/bos/eos/unk ids {self.model.pad_id()}, {self.model.bos_id()}, "
                              f"{self.model.eos_id()}, {self.model.unk_id()}, not 0, 1, 2, 3; retrain it with "
@@ -82,7 +92,8 @@ class Subwords(_Ids):
 
     @staticmethod
     def train(sentences: Iterable[str], vocab_size: int, path: str | Path) -> Subwords:
-        """Train a BPE model of `vocab_size` pieces (specials included) on `sentences`, save it at `path`, load it."""
+        """Train a BPE model of at most `vocab_size` pieces (specials included; fewer if the sentences cannot make
+        that many) on `sentences`, save it at `path`, load it."""
         import sentencepiece as spm
         sentences = _clean(sentences)
         model = io.BytesIO()
@@ -90,6 +101,7 @@ class Subwords(_Ids):
         try:
             spm.SentencePieceTrainer.train(
                 sentence_iterator=iter(sentences), model_writer=model, vocab_size=vocab_size, model_type="bpe",
+                hard_vocab_limit=False,  # a small corpus gets the vocabulary it can make, not an error
                 character_coverage=1.0,  # every character of the training text gets a piece: Latin script
                 normalization_rule_name="nmt_nfkc",
                 pad_id=PAD, bos_id=BOS, eos_id=EOS, unk_id=UNK,
@@ -97,10 +109,10 @@ class Subwords(_Ids):
                 num_threads=1, shuffle_input_sentence=False, input_sentence_size=0,
                 max_sentence_length=1 << 16, minloglevel=2)
         except RuntimeError as error:
-            if (limit := re.search(r"value <= (\d+)", str(error))) is None:
+            if (needed := re.search(r"smaller than required_chars\. \d+ vs (\d+)", str(error))) is None:
                 raise
-            raise ValueError(f"vocab_size {vocab_size} is more than BPE can make from these {len(sentences)} "
-                             f"sentences; ask for at most {limit.group(1)}") from None
+            raise ValueError(f"vocab_size {vocab_size} is less than the {needed.group(1)} pieces (4 specials and every "
+                             f"character) these {len(sentences)} sentences need; ask for more") from None
         _write_atomically(Path(path), model.getvalue())
         return Subwords(path)
 
@@ -142,13 +154,18 @@ class Shortlist(_Ids):
         return Shortlist(kept, lang)
 
     def save(self, path: str | Path, stamp: dict | None = None) -> None:
-        record = {"format": "attnmem-shortlist/1", "lang": self.lang, "size": len(self.words) - len(SPECIALS),
-                  "stamp": stamp or {}, "words": self.words[len(SPECIALS):]}
+        words = self.words[len(SPECIALS):]
+        record = {"format": SHORTLIST_FORMAT, "lang": self.lang, "size": len(words), "stamp": stamp or {},
+                  "words_sha256": _digest(words), "words": words}
         _write_atomically(Path(path), json.dumps(record, ensure_ascii=False, indent=0).encode("utf-8"))
 
     @staticmethod
     def load(path: str | Path) -> Shortlist:
+        """The shortlist saved at `path`, after checking its words against the sha256 saved with them."""
         record = _read_json(Path(path))
+        if record.get("words_sha256") != _digest(record.get("words", [])):
+            raise ValueError(f"the words in {path} do not match the sha256 saved with them: the file is damaged or "
+                             "was edited; delete it to build the shortlist again")
         return Shortlist(record["words"], record["lang"])
 
     def tokens(self, sentence: str) -> list[str]:
@@ -174,7 +191,9 @@ def train_or_load(kind: str, sentences: Sequence[str], size: int, path: str | Pa
     """The tokenizer cached at `path` if there is one, else a new one trained on `sentences` and saved there.
 
     kind "bpe": `Subwords` with `size` pieces; kind "word": `Shortlist` of `size` words (plus 4 specials).
-    A cached file made from other sentences, size, kind or language raises ValueError naming the file.
+    A cached file made from other sentences, size, kind or language, or whose content does not match the sha256
+    saved with it, raises ValueError naming the file to delete. A file saved without a sha256 (by an older
+    version) is trained again.
     """
     if kind not in KINDS:
         raise ValueError(f"tokenizer kind {kind!r} is not one of {', '.join(map(repr, KINDS))}")
@@ -183,17 +202,22 @@ def train_or_load(kind: str, sentences: Sequence[str], size: int, path: str | Pa
     stamp = {"kind": kind, "size": size, "lang": lang, "sentences": len(sentences), "sha256": _digest(sentences)}
     stamp_path = path.with_name(path.name + ".stamp.json")
     if kind == "word":
-        if path.is_file():
-            _check_stamp(path, _read_json(path).get("stamp", {}), stamp)
+        if path.is_file() and (record := _read_json(path)).get("format") != "attnmem-shortlist/1":
+            _check_stamp(path, record.get("stamp", {}), stamp)
             return Shortlist.load(path)
         shortlist = Shortlist.build(sentences, size, lang)
         shortlist.save(path, stamp)
         return shortlist
-    if path.is_file() and stamp_path.is_file():  # the stamp is written last, so a model without one is unfinished
-        _check_stamp(path, _read_json(stamp_path), stamp)
+    # the stamp is written last, so a model without one (or without its sha256) is unfinished
+    if path.is_file() and stamp_path.is_file() and "model_sha256" in (found := _read_json(stamp_path)):
+        _check_stamp(path, found, stamp)
+        if (digest := hashlib.sha256(path.read_bytes()).hexdigest()) != found["model_sha256"]:
+            raise ValueError(f"{path} has sha256 {digest}, but {stamp_path.name} says {found['model_sha256']}: "
+                             f"the file is damaged; delete it (and {stamp_path.name}) to train the tokenizer again")
         return Subwords(path)
     stamp_path.unlink(missing_ok=True)
     subwords = Subwords.train(sentences, size, path)
+    stamp["model_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
     _write_atomically(stamp_path, json.dumps(stamp).encode("utf-8"))
     return subwords
 
