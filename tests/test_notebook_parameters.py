@@ -19,6 +19,7 @@ def test_every_notebook_is_covered():
     ({"profile": "smoke", "COUNT": 2.5}, "whole number >= 1"),
     ({"profile": "smoke", "seeds": "a,b"}, "give whole numbers"),
     ({"profile": "smoke", "device": "tpu"}, "'auto', 'cpu', 'cuda', 'cuda:N', 'mps'"),
+    ({"profile": "smoke", "scheduler": "http://127.0.0.1:8787"}, "looks like the Dask dashboard's web address"),
     # before: papermill only warned, and the profile's whole budget ran
     ({"profile": "smoke", "MISSPELT": 100}, "is not a parameter of this notebook (did you mean 'COUNT'?)"),
     # before: NotADirectoryError deep in the data code; every model trained before the first figure save failed
