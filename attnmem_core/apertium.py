@@ -15,6 +15,7 @@ a capital, as Apertium writes any sentence it is given alone. Apertium's other m
 before a word it could not generate, "@" before one missing from the bilingual dictionary)
 stay, as in its usual output.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -36,8 +37,10 @@ def _missing() -> str | None:
         return f"the `apertium` command is not on PATH; install it with `{INSTALL}`"
     done = subprocess.run(["apertium", "-l"], capture_output=True, text=True)
     if PAIR not in done.stdout.split():
-        return (f"Apertium has no {PAIR} language pair (`apertium -l` lists: "
-                f"{' '.join(done.stdout.split()) or 'none'}); install it with `{INSTALL}`")
+        return (
+            f"Apertium has no {PAIR} language pair (`apertium -l` lists: "
+            f"{' '.join(done.stdout.split()) or 'none'}); install it with `{INSTALL}`"
+        )
     return None
 
 
@@ -65,15 +68,22 @@ def translate(sentences: Sequence[str]) -> list[str]:
     sent = [line for line in lines if line]
     if not sent:
         return ["" for _ in lines]
-    done = subprocess.run(["apertium", "-u", PAIR], input="".join(line + "\n\n" for line in sent),
-                          capture_output=True, text=True, encoding="utf-8")
+    done = subprocess.run(
+        ["apertium", "-u", PAIR],
+        input="".join(line + "\n\n" for line in sent),
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+    )
     if done.returncode != 0:
         raise RuntimeError(f"`apertium -u {PAIR}` failed (exit {done.returncode}):\n{done.stderr.strip()[-2000:]}")
     out = done.stdout.split("\n\n")
     if out[-1].strip() == "":
         out.pop()
     if len(out) != len(sent):
-        raise RuntimeError(f"`apertium -u {PAIR}` returned {len(out)} sentences for {len(sent)}; the output cannot "
-                           "be aligned to the input (a sentence with a character Apertium treats as a break?)")
+        raise RuntimeError(
+            f"`apertium -u {PAIR}` returned {len(out)} sentences for {len(sent)}; the output cannot "
+            "be aligned to the input (a sentence with a character Apertium treats as a break?)"
+        )
     translated = iter(" ".join(o.split()) for o in out)
     return [next(translated) if line else "" for line in lines]

@@ -5,6 +5,7 @@ own folder and renamed into place, one atomic step, so an interrupted run never 
 half-written file that looks complete. The file gets the permissions a plain open() would
 give it (mkstemp makes it private), and its data reach the disk before the rename.
 """
+
 from __future__ import annotations
 
 import os

@@ -7,6 +7,7 @@ includes a misspelt parameter name (papermill only warns of `-p step 100` and th
 on with the default) and a folder that cannot be written (found after the training, when
 the first figure is saved, it would waste the run).
 """
+
 from __future__ import annotations
 
 import ast
@@ -89,6 +90,8 @@ def check_scheduler(scheduler, name: str = "scheduler") -> str | None:
     if match is None or not 0 < int(match[3]) < 65536:
         raise ValueError(f"{name}={scheduler!r} is not a Dask scheduler address; {fix}")
     return scheduler if match[1] else f"tcp://{scheduler}"
+
+
 def check_parameter_names(cells: Sequence[str]) -> None:
     """Refuse a parameter that papermill injected but the notebook does not declare.
 
@@ -97,22 +100,26 @@ def check_parameter_names(cells: Sequence[str]) -> None:
     """
     injected = [i for i, source in enumerate(cells) if source.startswith("# Parameters\n")]
     if not injected:
-        return   # run by hand: nothing injected
+        return  # run by hand: nothing injected
     declared, given = _assigned(cells[injected[-1] - 1]), _assigned(cells[injected[-1]])
     for name in given:
         if name not in declared:
             close = difflib.get_close_matches(name, declared, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(f"{name!r} is not a parameter of this notebook{hint}; it takes "
-                             f"{', '.join(declared)}")
+            raise ValueError(f"{name!r} is not a parameter of this notebook{hint}; it takes {', '.join(declared)}")
 
 
 def _assigned(source: str) -> list[str]:
     """The names a cell assigns at its top level, in order."""
     names = []
     for statement in ast.parse(source).body:
-        targets = statement.targets if isinstance(statement, ast.Assign) else \
-            [statement.target] if isinstance(statement, ast.AnnAssign) else []
+        targets = (
+            statement.targets
+            if isinstance(statement, ast.Assign)
+            else [statement.target]
+            if isinstance(statement, ast.AnnAssign)
+            else []
+        )
         names += [t.id for t in targets if isinstance(t, ast.Name) and t.id not in names]
     return names
 
@@ -128,12 +135,14 @@ def check_folder(name: str, value) -> str:
     path = Path(value)
     existing = next(folder for folder in (path, *path.parents) if folder.exists())
     if not existing.is_dir():
-        raise ValueError(f"{name}={value!r} is not a folder ({existing} is a file); pass a folder (it is made if "
-                         "missing)")
+        raise ValueError(
+            f"{name}={value!r} is not a folder ({existing} is a file); pass a folder (it is made if missing)"
+        )
     try:
         with tempfile.TemporaryFile(dir=existing, prefix=".write-test."):
             pass
     except OSError as error:
-        raise ValueError(f"{name}={value!r} cannot be written ({error.strerror}: {existing}); pass a folder you can "
-                         "write to") from None
+        raise ValueError(
+            f"{name}={value!r} cannot be written ({error.strerror}: {existing}); pass a folder you can write to"
+        ) from None
     return value

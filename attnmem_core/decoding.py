@@ -17,6 +17,7 @@ Every sentence stops after at most `max_ratio`·|x| + `max_extra` tokens, where 
 or after `max_length` tokens when that is given: a source that is not a token sequence (an
 image for a captioner) has no length to scale.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -46,7 +47,9 @@ def _map(state, fn: Callable[[torch.Tensor], torch.Tensor]):
     return type(state)(_map(v, fn) for v in state)
 
 
-def _limits(source: torch.Tensor, pad_id: int, max_ratio: float, max_extra: int, max_length: int | None) -> torch.Tensor:
+def _limits(
+    source: torch.Tensor, pad_id: int, max_ratio: float, max_extra: int, max_length: int | None
+) -> torch.Tensor:
     """Tokens each sentence may emit, <eos> included: (B,)."""
     if max_length is not None:
         return torch.full((len(source),), max_length, dtype=torch.long, device=source.device)
@@ -57,13 +60,22 @@ def _limits(source: torch.Tensor, pad_id: int, max_ratio: float, max_extra: int,
 def _strip(tokens: torch.Tensor, eos_id: int) -> list[list[int]]:
     out = []
     for row in tokens.tolist():
-        out.append(row[:row.index(eos_id)] if eos_id in row else row)
+        out.append(row[: row.index(eos_id)] if eos_id in row else row)
     return out
 
 
 @torch.no_grad()
-def greedy(model: Translator, source: torch.Tensor, *, bos_id: int, eos_id: int, pad_id: int = 0,
-           max_ratio: float = 1.5, max_extra: int = 10, max_length: int | None = None) -> list[list[int]]:
+def greedy(
+    model: Translator,
+    source: torch.Tensor,
+    *,
+    bos_id: int,
+    eos_id: int,
+    pad_id: int = 0,
+    max_ratio: float = 1.5,
+    max_extra: int = 10,
+    max_length: int | None = None,
+) -> list[list[int]]:
     """The most probable next token at every step, for a padded batch (B, Tx); token ids without <bos>/<eos>."""
     limit = _limits(source, pad_id, max_ratio, max_extra, max_length)
     memory = model.encode(source)
@@ -81,19 +93,29 @@ def greedy(model: Translator, source: torch.Tensor, *, bos_id: int, eos_id: int,
 
 
 @torch.no_grad()
-def beam_search(model: Translator, source: torch.Tensor, *, beam: int, bos_id: int, eos_id: int, pad_id: int = 0,
-                alpha: float = 0.6, max_ratio: float = 1.5, max_extra: int = 10,
-                max_length: int | None = None) -> list[list[int]]:
+def beam_search(
+    model: Translator,
+    source: torch.Tensor,
+    *,
+    beam: int,
+    bos_id: int,
+    eos_id: int,
+    pad_id: int = 0,
+    alpha: float = 0.6,
+    max_ratio: float = 1.5,
+    max_extra: int = 10,
+    max_length: int | None = None,
+) -> list[list[int]]:
     """The best of `beam` hypotheses per sentence of a padded batch (B, Tx); token ids without <bos>/<eos>."""
     if beam < 1:
         raise ValueError(f"beam={beam} must be at least 1")
     B, K = source.shape[0], beam
-    limit = _limits(source, pad_id, max_ratio, max_extra, max_length).repeat_interleave(K)   # (B·K,)
+    limit = _limits(source, pad_id, max_ratio, max_extra, max_length).repeat_interleave(K)  # (B·K,)
     memory = _map(model.encode(source), lambda t: t.repeat_interleave(K, 0))
     state = model.initial_state(memory)
     tokens = torch.full((B * K, 1), bos_id, dtype=torch.long, device=source.device)
     scores = torch.zeros(B, K, device=source.device)
-    scores[:, 1:] = float("-inf")   # all beams start equal: let only the first one expand
+    scores[:, 1:] = float("-inf")  # all beams start equal: let only the first one expand
     finished = torch.zeros(B * K, dtype=torch.bool, device=source.device)
     lengths = torch.zeros(B * K, dtype=torch.long, device=source.device)
     offsets = torch.arange(B, device=source.device).unsqueeze(1) * K
@@ -103,8 +125,8 @@ def beam_search(model: Translator, source: torch.Tensor, *, beam: int, bos_id: i
         must_end = ~finished & (t + 1 >= limit)
         eos_score = log_p[:, eos_id].clone()
         log_p[finished | must_end] = float("-inf")
-        log_p[finished, eos_id] = 0.0                   # a finished hypothesis keeps its score...
-        log_p[must_end, eos_id] = eos_score[must_end]   # ...and one at its length limit must end
+        log_p[finished, eos_id] = 0.0  # a finished hypothesis keeps its score...
+        log_p[must_end, eos_id] = eos_score[must_end]  # ...and one at its length limit must end
         V = log_p.shape[-1]
         candidates = (scores.view(-1, 1) + log_p).view(B, K * V)
         scores, best = candidates.topk(K, dim=-1)
@@ -121,17 +143,28 @@ def beam_search(model: Translator, source: torch.Tensor, *, beam: int, bos_id: i
     return _strip(tokens[winner, 1:], eos_id)
 
 
-def translate(model: Translator, sentences: Sequence[Sequence[int]], *, batch_size: int, device, beam: int = 1,
-              bos_id: int, eos_id: int, pad_id: int = 0, **search) -> list[list[int]]:
+def translate(
+    model: Translator,
+    sentences: Sequence[Sequence[int]],
+    *,
+    batch_size: int,
+    device,
+    beam: int = 1,
+    bos_id: int,
+    eos_id: int,
+    pad_id: int = 0,
+    **search,
+) -> list[list[int]]:
     """Decode token-id sentences in batches of similar length; results in the input's order."""
     model.eval()
     order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
     out: list[list[int] | None] = [None] * len(sentences)
     for start in range(0, len(order), batch_size):
-        chunk = order[start:start + batch_size]
+        chunk = order[start : start + batch_size]
         source = pad([sentences[i] for i in chunk], pad_id)
-        hypotheses = beam_search(model, source.to(device), beam=beam, bos_id=bos_id, eos_id=eos_id,
-                                 pad_id=pad_id, **search)
+        hypotheses = beam_search(
+            model, source.to(device), beam=beam, bos_id=bos_id, eos_id=eos_id, pad_id=pad_id, **search
+        )
         for i, hypothesis in zip(chunk, hypotheses):
             out[i] = hypothesis
     return out

@@ -15,6 +15,7 @@ a damaged file (one flipped bit in a weight loads fine as an `inf`) is an error 
 file to delete, never a model silently reused. A model file without its digest was never
 finished: it is trained again.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -59,8 +60,10 @@ def load(directory: str | Path, name: str, config: dict) -> dict | None:
     data = path.read_bytes()
     expected, found = digest_path.read_text().split(" ")[0], hashlib.sha256(data).hexdigest()
     if found != expected:
-        raise RuntimeError(f"{path} has sha256 {found}, but {digest_path.name} beside it says {expected}: "
-                           f"the file is damaged; delete {path} to train again")
+        raise RuntimeError(
+            f"{path} has sha256 {found}, but {digest_path.name} beside it says {expected}: "
+            f"the file is damaged; delete {path} to train again"
+        )
     try:
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises several kinds on a foreign file
@@ -74,7 +77,7 @@ def store(directory: str | Path, name: str, config: dict, payload: dict) -> None
     torch.save({**payload, "config": config}, buffer)
     with atomic_write(path) as f:
         f.write(buffer.getvalue())
-    with atomic_write(_digest_path(path), "w") as f:   # last: a model file without it is unfinished
+    with atomic_write(_digest_path(path), "w") as f:  # last: a model file without it is unfinished
         f.write(f"{hashlib.sha256(buffer.getvalue()).hexdigest()}  {path.name}\n")
 
 

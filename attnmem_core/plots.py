@@ -1,4 +1,5 @@
 """One look for every chapter: a seaborn theme, a fixed colour per model, saved figures."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,8 +15,15 @@ PALETTE = sns.color_palette("colorblind")
 
 def use_book_style() -> None:
     sns.set_theme(context="notebook", style="whitegrid", palette=PALETTE, font_scale=0.95)
-    plt.rcParams.update({"figure.dpi": 110, "savefig.dpi": 150, "savefig.bbox": "tight",
-                         "axes.titleweight": "bold", "legend.frameon": False})
+    plt.rcParams.update(
+        {
+            "figure.dpi": 110,
+            "savefig.dpi": 150,
+            "savefig.bbox": "tight",
+            "axes.titleweight": "bold",
+            "legend.frameon": False,
+        }
+    )
     pd.set_option("display.max_colwidth", None)  # tables in the book show claims and rules whole
 
 

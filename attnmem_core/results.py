@@ -7,6 +7,7 @@ a new module changes what runs), the name and version of every installed distrib
 torch does), device, parameters, seeds, start and end times, wall seconds. The file is written atomically (a temporary
 file in the same folder, then a rename), so a crash never leaves half a result behind.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,9 +25,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 def git_state(root: Path = REPO_ROOT) -> dict:
     """The commit and whether the working tree differs from it, untracked files included; None outside a checkout."""
+
     def git(*args):
         run = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=True)
         return run.stdout.strip()
+
     try:
         return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
     except (subprocess.CalledProcessError, FileNotFoundError):
@@ -63,9 +66,13 @@ class Run:
 
     def card(self) -> dict:
         """What the book shows above each chapter's results."""
-        return {"profile": self.params.get("profile"), "seeds": self.seeds, "device": self.device,
-                "date": self.started, "commit": (self.git["commit"] or "not a git checkout")[:12]
-                + (" (dirty)" if self.git["dirty"] else "")}
+        return {
+            "profile": self.params.get("profile"),
+            "seeds": self.seeds,
+            "device": self.device,
+            "date": self.started,
+            "commit": (self.git["commit"] or "not a git checkout")[:12] + (" (dirty)" if self.git["dirty"] else ""),
+        }
 
     def record(self, metrics: dict, claims: list) -> dict:
         return {

@@ -20,6 +20,7 @@ In the executed copy the parameter cells are hidden (the book shows the values t
 each chapter's run card instead) and stream output is coalesced, so a progress bar
 leaves one line rather than one per refresh.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -80,22 +81,27 @@ def _files(folder: Path | None) -> dict[Path, tuple[int, int]]:
     """(modification time, size) of every file under `folder`, scratch files (named .*) left out."""
     if folder is None or not folder.is_dir():
         return {}
-    return {path: (path.stat().st_mtime_ns, path.stat().st_size) for path in folder.rglob("*")
-            if path.is_file() and not path.name.startswith(".")}
+    return {
+        path: (path.stat().st_mtime_ns, path.stat().st_size)
+        for path in folder.rglob("*")
+        if path.is_file() and not path.name.startswith(".")
+    }
 
 
 def _still_stands(stamp: Path, key: str) -> bool:
     """The stamp holds `key`, and every file it lists is there with the sha256 it lists."""
     try:
         record = json.loads(stamp.read_text())
-        return record["key"] == key and all(Path(path).is_file() and _sha256(Path(path)) == digest
-                                            for path, digest in record["files"].items())
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):   # none yet, or one in an older format
+        return record["key"] == key and all(
+            Path(path).is_file() and _sha256(Path(path)) == digest for path, digest in record["files"].items()
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):  # none yet, or one in an older format
         return False
 
 
-def run_notebook(notebook: Path, out_dir: Path, params: dict, *, force: bool = False,
-                 core: Path = CORE, cwd: Path = REPO) -> str:
+def run_notebook(
+    notebook: Path, out_dir: Path, params: dict, *, force: bool = False, core: Path = CORE, cwd: Path = REPO
+) -> str:
     """Execute one notebook unless its key is unchanged and its outputs intact; return 'executed' or 'cached'."""
     out_dir.mkdir(parents=True, exist_ok=True)
     executed, stamp = out_dir / notebook.name, out_dir / f"{notebook.stem}.key"
@@ -109,8 +115,15 @@ def run_notebook(notebook: Path, out_dir: Path, params: dict, *, force: bool = F
     os.close(handle)
     running = Path(name)
     try:
-        pm.execute_notebook(notebook, running, parameters=params, cwd=str(cwd), kernel_name="python3",
-                            progress_bar=False, coalesce_streams=True)
+        pm.execute_notebook(
+            notebook,
+            running,
+            parameters=params,
+            cwd=str(cwd),
+            kernel_name="python3",
+            progress_bar=False,
+            coalesce_streams=True,
+        )
     except BaseException as error:
         running.unlink(missing_ok=True)
         if isinstance(error, pm.PapermillExecutionError):
@@ -119,8 +132,9 @@ def run_notebook(notebook: Path, out_dir: Path, params: dict, *, force: bool = F
     hide_parameter_cells(running)
     files = {str(executed.resolve()): _sha256(running)}
     os.replace(running, executed)
-    files.update({str(path.resolve()): _sha256(path) for path, state in _files(results).items()
-                  if before.get(path) != state})
+    files.update(
+        {str(path.resolve()): _sha256(path) for path, state in _files(results).items() if before.get(path) != state}
+    )
     with atomic_write(stamp, "w") as f:
         json.dump({"key": key, "files": files}, f, indent=1)
     return "executed"
@@ -128,8 +142,10 @@ def run_notebook(notebook: Path, out_dir: Path, params: dict, *, force: bool = F
 
 def _describe_failure(notebook: Path, error: pm.PapermillExecutionError) -> str:
     rule = "-" * 78
-    return (f"{notebook.name} failed in cell {error.cell_index} (execution count {error.exec_count}):\n"
-            f"{rule}\n{error.source}\n{rule}\n" + "\n".join(error.traceback) + f"\n{error.ename}: {error.evalue}")
+    return (
+        f"{notebook.name} failed in cell {error.cell_index} (execution count {error.exec_count}):\n"
+        f"{rule}\n{error.source}\n{rule}\n" + "\n".join(error.traceback) + f"\n{error.ename}: {error.evalue}"
+    )
 
 
 def main(argv=None) -> int:
@@ -142,8 +158,11 @@ def main(argv=None) -> int:
     parser.add_argument("--data-dir", type=Path, default=REPO / "data" / "cache")
     parser.add_argument("--results-dir", type=Path, default=REPO / "results")
     parser.add_argument("--force", action="store_true", help="execute even when nothing changed")
-    parser.add_argument("--scheduler", default=os.environ.get(SCHEDULER_ENV),
-                        help=f"a Dask scheduler's address for the trainings (${SCHEDULER_ENV}, else a local cluster)")
+    parser.add_argument(
+        "--scheduler",
+        default=os.environ.get(SCHEDULER_ENV),
+        help=f"a Dask scheduler's address for the trainings (${SCHEDULER_ENV}, else a local cluster)",
+    )
     args = parser.parse_args(argv)
     try:
         check_profile(args.profile)
@@ -155,8 +174,12 @@ def main(argv=None) -> int:
             os.environ[SCHEDULER_ENV] = scheduler
     except (ValueError, ConnectionError, RuntimeError) as error:
         parser.error(str(error))
-    params = {"profile": args.profile, "device": args.device, "data_dir": str(args.data_dir.resolve()),
-              "results_dir": str(args.results_dir.resolve())}
+    params = {
+        "profile": args.profile,
+        "device": args.device,
+        "data_dir": str(args.data_dir.resolve()),
+        "results_dir": str(args.results_dir.resolve()),
+    }
     if args.seeds is not None:
         params["seeds"] = args.seeds
     notebooks = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))

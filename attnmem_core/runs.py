@@ -15,6 +15,7 @@ side through the parallel executor, stores them, and returns one `TrainedRun` pe
 specs' order. A run trained now is read back from the cache like any other, so a chapter sees
 the same record whether it trained the model or found it.
 """
+
 from __future__ import annotations
 
 import io
@@ -49,9 +50,13 @@ def payload(model: nn.Module, history: list[dict], outputs: dict | None = None, 
     """What `Spec.train` returns: the weights on the CPU, the evaluation history of `training.train`, the
     outputs the chapter measures from (tensors, lists and plain values, e.g. test translations), and the
     seconds spent producing them."""
-    return {"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "history": history,
-            "outputs": outputs or {}, "decode_seconds": decode_seconds,
-            "parameters": sum(p.numel() for p in model.parameters())}
+    return {
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "history": history,
+        "outputs": outputs or {},
+        "decode_seconds": decode_seconds,
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
 
 
 @dataclass
@@ -63,9 +68,9 @@ class TrainedRun:
     outputs: dict
     state_dict: dict
     parameters: int
-    train_seconds: float    # wall time of the updates, evaluations left out
+    train_seconds: float  # wall time of the updates, evaluations left out
     decode_seconds: float
-    cached: bool            # read from the cache rather than trained by this call
+    cached: bool  # read from the cache rather than trained by this call
 
     @property
     def final(self) -> dict:
@@ -76,8 +81,10 @@ class TrainedRun:
         """The evaluation row at update `step`."""
         row = next((r for r in self.history if r["step"] == step), None)
         if row is None:
-            raise ValueError(f"{self.spec.label} was not evaluated at update {step}; "
-                             f"evaluated at {[r['step'] for r in self.history]}")
+            raise ValueError(
+                f"{self.spec.label} was not evaluated at update {step}; "
+                f"evaluated at {[r['step'] for r in self.history]}"
+            )
         return row
 
     def model(self, data: Any) -> nn.Module:
@@ -100,8 +107,16 @@ def _train(spec: Spec, data: Any, device: str) -> bytes:
     return buffer.getvalue()
 
 
-def run_all(specs: Sequence[Spec], data: Any, *, device: str | torch.device, workers: int,
-            models_dir: str | Path, scheduler: str | None = None, desc: str = "runs") -> list[TrainedRun]:
+def run_all(
+    specs: Sequence[Spec],
+    data: Any,
+    *,
+    device: str | torch.device,
+    workers: int,
+    models_dir: str | Path,
+    scheduler: str | None = None,
+    desc: str = "runs",
+) -> list[TrainedRun]:
     """Every spec trained (`workers` at a time, the dearest first) or read from the cache under `models_dir`.
 
     `scheduler`: a Dask scheduler's address for the trainings (None: $ATTNMEM_SCHEDULER, else a local cluster);
@@ -110,17 +125,32 @@ def run_all(specs: Sequence[Spec], data: Any, *, device: str | torch.device, wor
     device = torch.device(device)
     keys = [(file_name(spec.label), spec.cache_key(data, device)) for spec in specs]
     missing = [i for i, (name, key) in enumerate(keys) if not model_cache.is_stored(models_dir, name, key)]
-    trained = run_parallel(_train, [specs[i] for i in missing], workers=workers,
-                           context={"data": data, "device": str(device)}, cost=lambda spec: spec.cost(), desc=desc,
-                           scheduler=scheduler, gpu=device.type == "cuda")
+    trained = run_parallel(
+        _train,
+        [specs[i] for i in missing],
+        workers=workers,
+        context={"data": data, "device": str(device)},
+        cost=lambda spec: spec.cost(),
+        desc=desc,
+        scheduler=scheduler,
+        gpu=device.type == "cuda",
+    )
     for i, stored in zip(missing, trained):
         model_cache.store(models_dir, *keys[i], torch.load(io.BytesIO(stored), weights_only=True))
-    return [_record(spec, model_cache.load(models_dir, *key), cached=i not in missing)
-            for i, (spec, key) in enumerate(zip(specs, keys))]
+    return [
+        _record(spec, model_cache.load(models_dir, *key), cached=i not in missing)
+        for i, (spec, key) in enumerate(zip(specs, keys))
+    ]
 
 
 def _record(spec: Spec, stored: dict, cached: bool) -> TrainedRun:
-    return TrainedRun(spec=spec, history=stored["history"], outputs=stored["outputs"],
-                      state_dict=stored["state_dict"], parameters=stored["parameters"],
-                      train_seconds=stored["history"][-1]["train_seconds"], decode_seconds=stored["decode_seconds"],
-                      cached=cached)
+    return TrainedRun(
+        spec=spec,
+        history=stored["history"],
+        outputs=stored["outputs"],
+        state_dict=stored["state_dict"],
+        parameters=stored["parameters"],
+        train_seconds=stored["history"][-1]["train_seconds"],
+        decode_seconds=stored["decode_seconds"],
+        cached=cached,
+    )

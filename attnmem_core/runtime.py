@@ -1,4 +1,5 @@
 """Seeding and device selection: the two things every run does first."""
+
 from __future__ import annotations
 
 import os

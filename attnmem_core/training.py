@@ -3,6 +3,7 @@
 The progress bar is tqdm's text bar on stdout, refreshed every few seconds: an executed
 notebook keeps one line of it (the runner collapses carriage returns), not thousands.
 """
+
 from __future__ import annotations
 
 import sys
@@ -22,15 +23,26 @@ def random_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int)
     while True:
         order = torch.randperm(len(y), generator=generator)
         for start in range(0, len(y) - batch_size + 1, batch_size):
-            index = order[start:start + batch_size]
+            index = order[start : start + batch_size]
             yield x[index], y[index]
 
 
-def train(model: nn.Module, batches: Iterator[Batch], *, steps: int, optimizer: torch.optim.Optimizer,
-          loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], device: torch.device,
-          evaluate: Callable[[], dict[str, float]] | None = None, eval_every: int = 0,
-          clip_norm: float | None = None, scheduler=None, autocast: torch.dtype | None = None,
-          desc: str = "train", progress: bool = True) -> list[dict[str, float]]:
+def train(
+    model: nn.Module,
+    batches: Iterator[Batch],
+    *,
+    steps: int,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    device: torch.device,
+    evaluate: Callable[[], dict[str, float]] | None = None,
+    eval_every: int = 0,
+    clip_norm: float | None = None,
+    scheduler=None,
+    autocast: torch.dtype | None = None,
+    desc: str = "train",
+    progress: bool = True,
+) -> list[dict[str, float]]:
     """Run `steps` updates; return one history row per evaluation (step, seconds, train_seconds, metrics).
 
     A batch is (x, y), or ((x_1, x_2, …), y) for a model that takes several inputs.
@@ -43,8 +55,9 @@ def train(model: nn.Module, batches: Iterator[Batch], *, steps: int, optimizer: 
     model.train()
     start = time.perf_counter()
     evaluating = 0.0
-    bar = tqdm(total=steps, desc=desc, file=sys.stdout, mininterval=5.0, disable=not progress,
-               dynamic_ncols=False, ncols=100)
+    bar = tqdm(
+        total=steps, desc=desc, file=sys.stdout, mininterval=5.0, disable=not progress, dynamic_ncols=False, ncols=100
+    )
     for step in range(1, steps + 1):
         x, y = next(batches)
         inputs = [t.to(device, non_blocking=True) for t in (x if isinstance(x, (tuple, list)) else (x,))]
@@ -62,8 +75,13 @@ def train(model: nn.Module, batches: Iterator[Batch], *, steps: int, optimizer: 
             before = time.perf_counter()
             metrics = evaluate()
             seconds = time.perf_counter() - start
-            row = {"step": step, "seconds": seconds, "train_seconds": before - start - evaluating, "train_loss": loss.item(),
-                   **metrics}
+            row = {
+                "step": step,
+                "seconds": seconds,
+                "train_seconds": before - start - evaluating,
+                "train_loss": loss.item(),
+                **metrics,
+            }
             evaluating += seconds - (before - start)
             history.append(row)
             bar.set_postfix({k: f"{v:.3g}" for k, v in row.items() if k not in ("step", "seconds")}, refresh=False)

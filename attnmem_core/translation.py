@@ -8,6 +8,7 @@ validation pairs, decodes through `attnmem_core.decoding` (`translate`), and is 
 A pair's length is counted in words on its longer side, the paper's sentence length, and
 length cut-offs (`within`) select the pairs a model trains on.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -36,8 +37,8 @@ class Prepared:
 
     source_tokenizer: subwords.Tokenizer
     target_tokenizer: subwords.Tokenizer
-    ids: dict[str, tuple[list[list[int]], list[list[int]]]]   # split -> (source ids, target ids)
-    text: dict[str, pd.DataFrame]                              # split -> source, target, ref
+    ids: dict[str, tuple[list[list[int]], list[list[int]]]]  # split -> (source ids, target ids)
+    text: dict[str, pd.DataFrame]  # split -> source, target, ref
     tokenization: str
     vocabulary: int
     limit: int | None
@@ -45,8 +46,12 @@ class Prepared:
 
     def identity(self) -> dict:
         """What decides the token ids: part of every trained model's cache key."""
-        return {"tokenization": self.tokenization, "vocabulary": self.vocabulary, "limit": self.limit,
-                "corpus": self.corpus_digest}
+        return {
+            "tokenization": self.tokenization,
+            "vocabulary": self.vocabulary,
+            "limit": self.limit,
+            "corpus": self.corpus_digest,
+        }
 
     def vocabularies(self) -> tuple[int, int]:
         return len(self.source_tokenizer), len(self.target_tokenizer)
@@ -65,19 +70,29 @@ def corpus_digest(corpus: ParallelCorpus) -> str:
     return digest.hexdigest()[:16]
 
 
-def prepare(corpus: ParallelCorpus, *, tokenization: str, vocabulary: int, data_dir: str | Path,
-            limit: int | None = None) -> Prepared:
+def prepare(
+    corpus: ParallelCorpus, *, tokenization: str, vocabulary: int, data_dir: str | Path, limit: int | None = None
+) -> Prepared:
     """Tokenizers of `vocabulary` units per language trained on the training split (cached under
     data_dir/tokenizers), every split encoded; `limit` keeps only the first pairs of each split."""
     text = {name: getattr(corpus, name).iloc[:limit].reset_index(drop=True) for name in SPLITS}
     digest = corpus_digest(corpus)
     folder = Path(data_dir) / "tokenizers"
     suffix = "model" if tokenization == "bpe" else "json"
-    tokenizers = [subwords.train_or_load(tokenization, list(text["train"][side]), vocabulary,
-                                         folder / f"{digest}-{limit}-{tokenization}{vocabulary}-{lang}.{suffix}", lang)
-                  for side, lang in (("source", "en"), ("target", "es"))]
-    ids = {name: ([tokenizers[0].encode(s) for s in frame.source], [tokenizers[1].encode(s) for s in frame.target])
-           for name, frame in text.items()}
+    tokenizers = [
+        subwords.train_or_load(
+            tokenization,
+            list(text["train"][side]),
+            vocabulary,
+            folder / f"{digest}-{limit}-{tokenization}{vocabulary}-{lang}.{suffix}",
+            lang,
+        )
+        for side, lang in (("source", "en"), ("target", "es"))
+    ]
+    ids = {
+        name: ([tokenizers[0].encode(s) for s in frame.source], [tokenizers[1].encode(s) for s in frame.target])
+        for name, frame in text.items()
+    }
     return Prepared(*tokenizers, ids, text, tokenization, vocabulary, limit, digest)
 
 
@@ -113,22 +128,34 @@ def perplexity(model: nn.Module, source, target, device, max_tokens: int) -> flo
         x = pairs.pad([x_all[i] for i in index], subwords.PAD).to(device)
         y = pairs.pad([y_all[i] for i in index], subwords.PAD).to(device)
         logits = model(x, y[:, :-1]).float()
-        total += nn.functional.cross_entropy(logits.flatten(0, 1), y[:, 1:].flatten(), ignore_index=subwords.PAD,
-                                             reduction="sum").item()
+        total += nn.functional.cross_entropy(
+            logits.flatten(0, 1), y[:, 1:].flatten(), ignore_index=subwords.PAD, reduction="sum"
+        ).item()
         count += int((y[:, 1:] != subwords.PAD).sum())
     return float(np.exp(total / count))
 
 
-def translate_ids(model: decoding.Translator, data: Prepared, split: str, device, beam: int,
-                  alpha: float = 0.6) -> list[list[int]]:
+def translate_ids(
+    model: decoding.Translator, data: Prepared, split: str, device, beam: int, alpha: float = 0.6
+) -> list[list[int]]:
     """Target token ids (no markers) for every source of a split, by beam search (beam 1: greedy)."""
     sources = [x + [subwords.EOS] for x in data.ids[split][0]]
-    return decoding.translate(model, sources, batch_size=64, device=device, beam=beam, alpha=alpha,
-                              bos_id=subwords.BOS, eos_id=subwords.EOS, pad_id=subwords.PAD)
+    return decoding.translate(
+        model,
+        sources,
+        batch_size=64,
+        device=device,
+        beam=beam,
+        alpha=alpha,
+        bos_id=subwords.BOS,
+        eos_id=subwords.EOS,
+        pad_id=subwords.PAD,
+    )
 
 
-def translate(model: decoding.Translator, data: Prepared, split: str, device, beam: int,
-              alpha: float = 0.6) -> list[str]:
+def translate(
+    model: decoding.Translator, data: Prepared, split: str, device, beam: int, alpha: float = 0.6
+) -> list[str]:
     """Detokenized translations of a split's sources."""
     return [data.target_tokenizer.decode(h) for h in translate_ids(model, data, split, device, beam, alpha)]
 
@@ -144,21 +171,26 @@ def validation(model, data: Prepared, device, cutoff: int, max_tokens: int, bleu
 
 
 @torch.no_grad()
-def perplexity_by_length(model, data: Prepared, split: str, edges: list[int], max_tokens: int,
-                         device="cpu") -> pd.DataFrame:
+def perplexity_by_length(
+    model, data: Prepared, split: str, edges: list[int], max_tokens: int, device="cpu"
+) -> pd.DataFrame:
     """Perplexity per length bucket [edges[i], edges[i+1]) of the longer side in words."""
     words = data.words(split)
     rows = []
     for lo, hi in zip(edges[:-1], edges[1:]):
         index = np.flatnonzero((words >= lo) & (words < hi))
         source, target = data.ids[split]
-        ppl = perplexity(model, [source[i] for i in index], [target[i] for i in index], device, max_tokens) \
-            if len(index) else float("nan")
+        ppl = (
+            perplexity(model, [source[i] for i in index], [target[i] for i in index], device, max_tokens)
+            if len(index)
+            else float("nan")
+        )
         rows.append({"lo": lo, "hi": hi, "bucket": f"{lo}–{hi - 1}", "sentences": len(index), "perplexity": ppl})
     return pd.DataFrame(rows)
 
 
 # ---- cost: FLOPs and wall-clock ------------------------------------------------------------------
+
 
 def training_flops(model: torch.nn.Module, stream, loss_fn, updates: int = 4) -> float:
     """Mean FLOPs of one update (forward and backward; the optimizer's elementwise work is not counted) over

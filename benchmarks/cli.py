@@ -4,6 +4,7 @@ Each benchmark has `measure(argv) -> dict[str, pandas.DataFrame]` (rates, and th
 all from one run) and `main(argv)`, which prints those tables: `make bench` reads the printout, the
 tests read the returned tables.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -15,8 +16,9 @@ import torch
 from attnmem_core.runner import REPO
 
 
-def parser(doc: str, *, profiles: Sequence[str] | None = None, repeats: int = 3,
-           data: bool = True) -> argparse.ArgumentParser:
+def parser(
+    doc: str, *, profiles: Sequence[str] | None = None, repeats: int = 3, data: bool = True
+) -> argparse.ArgumentParser:
     """--profile (when the benchmark times a profile's sizes), --repeats, --threads and --data-dir."""
     p = argparse.ArgumentParser(description=doc.splitlines()[0])
     if profiles:
@@ -38,8 +40,10 @@ def parse(parser: argparse.ArgumentParser, argv) -> argparse.Namespace:
 def show(tables: dict[str, pd.DataFrame]) -> None:
     """Each table under its title: ratios with two decimals and a ×, large rates without decimals."""
     for title, table in tables.items():
+
         def number(v: float) -> str:
             return f"{v:.2f}×" if "ratio" in title else f"{v:,.0f}" if abs(v) >= 100 else f"{v:.4g}"
+
         print(title)
         print(table.to_string(float_format=number))
         print()

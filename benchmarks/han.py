@@ -7,6 +7,7 @@ like with like. Training = forward + backward + Adam update on length-grouped ba
 64 real reviews, shortened and embedded as in the notebook's profile; inference = the
 forward pass alone, batches of 128.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -26,8 +27,10 @@ MODELS = ("HN-ATT", "GRU-ATT (flat)")
 
 def docs_per_second(model, documents, labels, batch_size: int, training: bool, repeats: int) -> float:
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    batches = [(text.pad([documents[i] for i in index]), labels[index])
-               for index in text.by_length(documents, batch_size, np.random.default_rng(0))]
+    batches = [
+        (text.pad([documents[i] for i in index]), labels[index])
+        for index in text.by_length(documents, batch_size, np.random.default_rng(0))
+    ]
 
     def one_pass():
         for x, y in batches:
@@ -55,14 +58,22 @@ def measure(argv=None) -> dict[str, pd.DataFrame]:
     for training, batch_size in (("training", scale.batch_size), ("inference", 128)):
         for name in MODELS:
             torch.manual_seed(0)
-            model = han.build(name, len(corpus.vocabulary), len(fine_foods.CLASSES),
-                              embedding_dim=scale.embedding_dim, hidden_size=scale.hidden_size)
-            rate[training, name] = docs_per_second(model, documents, labels, batch_size, training == "training",
-                                                   args.repeats)
+            model = han.build(
+                name,
+                len(corpus.vocabulary),
+                len(fine_foods.CLASSES),
+                embedding_dim=scale.embedding_dim,
+                hidden_size=scale.hidden_size,
+            )
+            rate[training, name] = docs_per_second(
+                model, documents, labels, batch_size, training == "training", args.repeats
+            )
     table = pd.Series(rate).unstack()[list(MODELS)]
-    return {f"documents/s, {len(documents)} reviews, {scale.embedding_dim}-d embeddings, GRU {scale.hidden_size} per "
-            f"direction, {args.threads} thread(s), median of {args.repeats} passes": table,
-            "ratio": (table[MODELS[0]] / table[MODELS[1]]).to_frame(f"{MODELS[0]} / {MODELS[1]}")}
+    return {
+        f"documents/s, {len(documents)} reviews, {scale.embedding_dim}-d embeddings, GRU {scale.hidden_size} per "
+        f"direction, {args.threads} thread(s), median of {args.repeats} passes": table,
+        "ratio": (table[MODELS[0]] / table[MODELS[1]]).to_frame(f"{MODELS[0]} / {MODELS[1]}"),
+    }
 
 
 def main(argv=None):

@@ -9,8 +9,8 @@ verses (the profile's token budget); decoding = greedy and beam-5 search over te
 batches of 64. "Recomputed keys" is RNNsearch with U_a h_j computed again at every decoder
 step, the naive reading of e_ij = v_aᵀ tanh(W_a s_{i−1} + U_a h_j).
 """
-from __future__ import annotations
 
+from __future__ import annotations
 
 import numpy as np
 import pandas as pd
@@ -32,8 +32,14 @@ class RecomputedKeys(RNNsearch):
 def build(name, scale, data):
     torch.manual_seed(0)
     if name == "RNNsearch (recomputed keys)":
-        return RecomputedKeys(len(data.source_tokenizer), len(data.target_tokenizer), embedding=scale.embedding,
-                              hidden=scale.hidden, alignment=scale.alignment, maxout=scale.maxout)
+        return RecomputedKeys(
+            len(data.source_tokenizer),
+            len(data.target_tokenizer),
+            embedding=scale.embedding,
+            hidden=scale.hidden,
+            alignment=scale.alignment,
+            maxout=scale.maxout,
+        )
     return tx.RunSpec(name, scale.long, 0, scale).build(data)
 
 
@@ -50,6 +56,7 @@ def training_rate(model, data, scale, batches: int, repeats: int) -> float:
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+
     model.train()
     return median_rate(one_pass, tokens, repeats)
 
@@ -57,8 +64,13 @@ def training_rate(model, data, scale, batches: int, repeats: int) -> float:
 def decoding_rate(model, data, sentences: int, beam: int, repeats: int) -> float:
     source = [x + [subwords.EOS] for x in data.ids["test"][0][:sentences]]
     model.eval()
-    return median_rate(lambda: decoding.translate(model, source, batch_size=64, device="cpu", beam=beam,
-                                                  bos_id=subwords.BOS, eos_id=subwords.EOS), len(source), repeats)
+    return median_rate(
+        lambda: decoding.translate(
+            model, source, batch_size=64, device="cpu", beam=beam, bos_id=subwords.BOS, eos_id=subwords.EOS
+        ),
+        len(source),
+        repeats,
+    )
 
 
 def measure(argv=None) -> dict[str, pd.DataFrame]:
@@ -70,14 +82,27 @@ def measure(argv=None) -> dict[str, pd.DataFrame]:
     data = tx.prepare(bible.load(args.data_dir), scale, "bpe", args.data_dir)
     names = ("RNNencdec", "RNNsearch", "RNNsearch (recomputed keys)")
     models = {name: build(name, scale, data) for name in names}
-    table = pd.DataFrame({name: {"train tokens/s": training_rate(m, data, scale, args.batches, args.repeats),
-                                 "greedy sentences/s": decoding_rate(m, data, args.sentences, 1, args.repeats),
-                                 "beam-5 sentences/s": decoding_rate(m, data, args.sentences, 5, args.repeats)}
-                          for name, m in models.items()}).T
-    ratios = pd.DataFrame({"precomputed / recomputed keys": table.loc[names[1]] / table.loc[names[2]],
-                           "RNNencdec / RNNsearch": table.loc[names[0]] / table.loc[names[1]]}).T
-    return {f"{args.profile} sizes (embedding {scale.embedding}, hidden {scale.hidden}), {args.threads} thread(s), "
-            f"median of {args.repeats} passes": table, "ratios": ratios}
+    table = pd.DataFrame(
+        {
+            name: {
+                "train tokens/s": training_rate(m, data, scale, args.batches, args.repeats),
+                "greedy sentences/s": decoding_rate(m, data, args.sentences, 1, args.repeats),
+                "beam-5 sentences/s": decoding_rate(m, data, args.sentences, 5, args.repeats),
+            }
+            for name, m in models.items()
+        }
+    ).T
+    ratios = pd.DataFrame(
+        {
+            "precomputed / recomputed keys": table.loc[names[1]] / table.loc[names[2]],
+            "RNNencdec / RNNsearch": table.loc[names[0]] / table.loc[names[1]],
+        }
+    ).T
+    return {
+        f"{args.profile} sizes (embedding {scale.embedding}, hidden {scale.hidden}), {args.threads} thread(s), "
+        f"median of {args.repeats} passes": table,
+        "ratios": ratios,
+    }
 
 
 def main(argv=None):

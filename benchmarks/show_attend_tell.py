@@ -11,6 +11,7 @@ annotations come from an untrained encoder, which costs the same. Captioning = b
 <eos> is pinned improbable, so that every caption runs to the longest reference's length and
 each variant decodes the same number of steps.
 """
+
 from __future__ import annotations
 
 from itertools import islice
@@ -36,15 +37,17 @@ def training_rate(model, batches, repeats: int) -> float:
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+
     model.train()
     return median_rate(one_pass, sum(len(y) for _, y in batches), repeats)
 
 
 def captioning_rate(model, images, max_words: int, repeats: int) -> float:
     with torch.no_grad():
-        model.decoder.L_o.bias[cx.EOS] = -1e4     # untrained models would stop at random lengths
-    return median_rate(lambda: cx.caption(model, images, beam=5, max_words=max_words, device=torch.device("cpu")),
-                       len(images), repeats)
+        model.decoder.L_o.bias[cx.EOS] = -1e4  # untrained models would stop at random lengths
+    return median_rate(
+        lambda: cx.caption(model, images, beam=5, max_words=max_words, device=torch.device("cpu")), len(images), repeats
+    )
 
 
 def measure(argv=None) -> dict[str, pd.DataFrame]:
@@ -61,13 +64,22 @@ def measure(argv=None) -> dict[str, pd.DataFrame]:
     with torch.no_grad():
         features = models["soft"].encoder(data.train.images)
     batches = list(islice(cx.caption_batches(features, data, scale.batch_size, seed=0), args.batches))
-    images = data.test.images[:args.images]
-    table = pd.DataFrame({v: {"train images/s": training_rate(m, batches, args.repeats),
-                              "beam-5 captions/s": captioning_rate(m, images, data.max_words, args.repeats)}
-                          for v, m in models.items()}).T
+    images = data.test.images[: args.images]
+    table = pd.DataFrame(
+        {
+            v: {
+                "train images/s": training_rate(m, batches, args.repeats),
+                "beam-5 captions/s": captioning_rate(m, images, data.max_words, args.repeats),
+            }
+            for v, m in models.items()
+        }
+    ).T
     ratios = pd.DataFrame({f"none / {slower}": table.loc["none"] / table.loc[slower] for slower in ("soft", "hard")}).T
-    return {f"{args.profile} sizes (LSTM {scale.hidden}, attention {scale.attention}, {features.shape[1]} locations), "
-            f"{args.threads} thread(s), median of {args.repeats} passes": table, "ratios": ratios}
+    return {
+        f"{args.profile} sizes (LSTM {scale.hidden}, attention {scale.attention}, {features.shape[1]} locations), "
+        f"{args.threads} thread(s), median of {args.repeats} passes": table,
+        "ratios": ratios,
+    }
 
 
 def main(argv=None):

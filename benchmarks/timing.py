@@ -1,4 +1,5 @@
 """Timing for the benchmarks: medians over repeated passes, each after a warm-up pass."""
+
 from __future__ import annotations
 
 import statistics

@@ -13,6 +13,7 @@ Attention alone: Eq. 1 forward + backward with torch's fused kernel
 (`F.scaled_dot_product_attention`) against the softmax written out (the path that returns
 the weights for plots), at a verse's length and at a longer one.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,8 +26,8 @@ from torch import nn
 from attnmem_core.attention.dot_product import scaled_dot_product_attention
 from attnmem_core.attention.positional import positional_encoding
 from attnmem_core.data import bible, pairs, subwords
-from attnmem_core.experiments import transformer as trx
 from attnmem_core.experiments import rnnsearch
+from attnmem_core.experiments import transformer as trx
 from attnmem_core.models.transformer import Transformer
 from benchmarks import cli
 from benchmarks.timing import alternating_medians
@@ -42,8 +43,9 @@ class TorchTranslator(nn.Module):
         self.E_y = nn.Embedding(target_vocab, scale.d_model, padding_idx=0)
         self.position = positional_encoding("sinusoidal", scale.d_model, 1024)
         self.dropout = nn.Dropout(scale.dropout)
-        self.core = nn.Transformer(scale.d_model, scale.heads, scale.layers, scale.layers, scale.d_ff, scale.dropout,
-                                   batch_first=True)
+        self.core = nn.Transformer(
+            scale.d_model, scale.heads, scale.layers, scale.layers, scale.d_ff, scale.dropout, batch_first=True
+        )
         self.W_o = nn.Linear(scale.d_model, target_vocab, bias=False)
         self.W_o.weight = self.E_y.weight
 
@@ -51,8 +53,15 @@ class TorchTranslator(nn.Module):
         x = self.dropout(self.position(self.E_x(source) * math.sqrt(self.d_model), 0))
         y = self.dropout(self.position(self.E_y(target_in) * math.sqrt(self.d_model), 0))
         causal = nn.Transformer.generate_square_subsequent_mask(target_in.shape[1], dtype=torch.bool)
-        out = self.core(x, y, tgt_mask=causal, tgt_is_causal=True, src_key_padding_mask=source == 0,
-                        memory_key_padding_mask=source == 0, tgt_key_padding_mask=target_in == 0)
+        out = self.core(
+            x,
+            y,
+            tgt_mask=causal,
+            tgt_is_causal=True,
+            src_key_padding_mask=source == 0,
+            memory_key_padding_mask=source == 0,
+            tgt_key_padding_mask=target_in == 0,
+        )
         return self.W_o(out)
 
 
@@ -62,11 +71,13 @@ def training_pass(model, tensors, epsilon: float):
     def one_pass():
         for x, y in tensors:
             logits = model(x, y[:, :-1])
-            loss = nn.functional.cross_entropy(logits.flatten(0, 1), y[:, 1:].flatten(), ignore_index=0,
-                                               label_smoothing=epsilon)
+            loss = nn.functional.cross_entropy(
+                logits.flatten(0, 1), y[:, 1:].flatten(), ignore_index=0, label_smoothing=epsilon
+            )
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+
     return one_pass
 
 
@@ -78,6 +89,7 @@ def attention_pass(batch: int, heads: int, length: int, d_k: int, fused: bool):
     def one_pass():
         out, _ = scaled_dot_product_attention(q, k, v, mask, need_weights=not fused)
         out.sum().backward()
+
     return one_pass
 
 
@@ -88,30 +100,52 @@ def measure(argv=None) -> dict[str, pd.DataFrame]:
     scale = trx.PROFILES[args.profile]
     data = rnnsearch.prepare(bible.load(args.data_dir), rnnsearch.PROFILES[args.profile], "bpe", args.data_dir)
     source, target = pairs.with_markers(*data.ids["train"], bos_id=subwords.BOS, eos_id=subwords.EOS)
-    chosen = pairs.length_batches(source, target, max_tokens=scale.max_tokens,
-                                  rng=np.random.default_rng(0))[:args.batches]
+    chosen = pairs.length_batches(source, target, max_tokens=scale.max_tokens, rng=np.random.default_rng(0))[
+        : args.batches
+    ]
     tensors = [(pairs.pad([source[i] for i in b], 0), pairs.pad([target[i] for i in b], 0)) for b in chosen]
     tokens = sum(int((y[:, 1:] != 0).sum()) for _, y in tensors)
     torch.manual_seed(0)
-    models = {"ours": Transformer(*data.vocabularies(), layers=scale.layers, d_model=scale.d_model, d_ff=scale.d_ff,
-                                  heads=scale.heads, dropout=scale.dropout),
-              "torch.nn.Transformer": TorchTranslator(*data.vocabularies(), scale)}
-    seconds = alternating_medians({name: training_pass(m.train(), tensors, scale.label_smoothing)
-                                   for name, m in models.items()}, args.repeats)
-    table = pd.DataFrame({name: {"parameters": sum(p.numel() for p in m.parameters()),
-                                 "train tokens/s": tokens / seconds[name]} for name, m in models.items()}).T
+    models = {
+        "ours": Transformer(
+            *data.vocabularies(),
+            layers=scale.layers,
+            d_model=scale.d_model,
+            d_ff=scale.d_ff,
+            heads=scale.heads,
+            dropout=scale.dropout,
+        ),
+        "torch.nn.Transformer": TorchTranslator(*data.vocabularies(), scale),
+    }
+    seconds = alternating_medians(
+        {name: training_pass(m.train(), tensors, scale.label_smoothing) for name, m in models.items()}, args.repeats
+    )
+    table = pd.DataFrame(
+        {
+            name: {"parameters": sum(p.numel() for p in m.parameters()), "train tokens/s": tokens / seconds[name]}
+            for name, m in models.items()
+        }
+    ).T
     attention = {}
     for batch, length in ((32, 40), (8, 256)):
-        times = alternating_medians({fused: attention_pass(batch, scale.heads, length, scale.d_model // scale.heads, fused)
-                                     for fused in (True, False)}, args.repeats)
+        times = alternating_medians(
+            {
+                fused: attention_pass(batch, scale.heads, length, scale.d_model // scale.heads, fused)
+                for fused in (True, False)
+            },
+            args.repeats,
+        )
         attention[f"B={batch}, T={length}"] = {"fused (s)": times[True], "written out (s)": times[False]}
     attention = pd.DataFrame(attention).T
-    return {f"{args.profile} sizes (d_model {scale.d_model}, {scale.layers}+{scale.layers} layers, {scale.heads} heads), "
-            f"{args.threads} thread(s), median of {args.repeats} alternating passes of {args.batches} batches": table,
-            "ratio: our training time / torch's": pd.DataFrame(
-                {"ours / torch": [seconds["ours"] / seconds["torch.nn.Transformer"]]}, index=["time"]),
-            "attention, forward and backward": attention,
-            "ratio: written out / fused time": (attention["written out (s)"] / attention["fused (s)"]).to_frame("speed-up")}
+    return {
+        f"{args.profile} sizes (d_model {scale.d_model}, {scale.layers}+{scale.layers} layers, {scale.heads} heads), "
+        f"{args.threads} thread(s), median of {args.repeats} alternating passes of {args.batches} batches": table,
+        "ratio: our training time / torch's": pd.DataFrame(
+            {"ours / torch": [seconds["ours"] / seconds["torch.nn.Transformer"]]}, index=["time"]
+        ),
+        "attention, forward and backward": attention,
+        "ratio: written out / fused time": (attention["written out (s)"] / attention["fused (s)"]).to_frame("speed-up"),
+    }
 
 
 def main(argv=None):

@@ -1,4 +1,5 @@
 """Scratch books for the notebook tests: the real book's configuration and sources, one chapter."""
+
 import shutil
 import subprocess
 import sys
@@ -14,21 +15,26 @@ def smoke_book(root: Path, notebook: Path) -> tuple[dict, str]:
     """Execute `notebook` in the smoke profile into a scratch book at `root` that holds it alone."""
     shutil.copy(REPO / "_config.yml", root / "_config.yml")
     (root / "_toc.yml").write_text(
-        "format: jb-book\nroot: index\nchapters:\n"
-        f"  - file: book/executed/{notebook.stem}\n  - file: book/references\n")
+        f"format: jb-book\nroot: index\nchapters:\n  - file: book/executed/{notebook.stem}\n  - file: book/references\n"
+    )
     (root / "index.md").write_text(f"# {notebook.stem} alone\n\nA scratch book for the tests.\n")
     shutil.copytree(REPO / "book", root / "book", ignore=shutil.ignore_patterns(EXECUTED.name, "intro.md"))
     # the data sets are fetched once into the shared cache (the Bible's extraction takes minutes), as the data tests do
-    params = {"profile": "smoke", "device": "cpu", "data_dir": str(REPO / "data" / "cache"),
-              "results_dir": str(root / "results")}
+    params = {
+        "profile": "smoke",
+        "device": "cpu",
+        "data_dir": str(REPO / "data" / "cache"),
+        "results_dir": str(root / "results"),
+    }
     return params, run_notebook(notebook, root / "book" / "executed", params)
 
 
 def build_book(root: Path) -> None:
     """Build the scratch book with warnings as errors."""
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
-    build = subprocess.run([str(jupyter_book), "build", str(root), "--warningiserror", "--quiet"],
-                           capture_output=True, text=True)
+    build = subprocess.run(
+        [str(jupyter_book), "build", str(root), "--warningiserror", "--quiet"], capture_output=True, text=True
+    )
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
 
 

@@ -1,4 +1,5 @@
 """The Bahdanau alignment model: the equations, masking and the paper's initialisation."""
+
 import pytest
 import torch
 
@@ -44,7 +45,7 @@ def test_paper_initialisation_starts_uniform_and_still_learns():
     c, α = attention(s, attention.keys(h), h, torch.ones(2, 5, dtype=torch.bool))
     torch.testing.assert_close(α, torch.full_like(α, 0.2))
     (c * torch.randn_like(c)).sum().backward()
-    assert attention.v_a.weight.grad.abs().sum() > 0   # v_a = 0 still receives a gradient
+    assert attention.v_a.weight.grad.abs().sum() > 0  # v_a = 0 still receives a gradient
 
 
 def test_mask_of_the_wrong_shape_is_named():

@@ -8,19 +8,60 @@ from attnmem_core.apertium import ApertiumMissing, translate
 
 needs_apertium = pytest.mark.skipif(
     not apertium.available(),
-    reason="Apertium eng-spa is not installed (sudo apt-get install apertium apertium-eng-spa)")
+    reason="Apertium eng-spa is not installed (sudo apt-get install apertium apertium-eng-spa)",
+)
 
 # Lines a plain newline-separated run would misalign: without a sentence end, Apertium's
 # transfer moves words across the newline ("the big\nhouse is here" → "la casa\ngrande ...").
 CROSSING = ["the big", "house is here", "bar", "sun moon", "I saw the", "red car"]
-AWKWARD = ["", "   ", "\n", "...", "!", "?", "—", '"', "(", ")", "[", "]", "[x]", "^a$", "a/b", "\\", "*", "#",
-           "@", "<br>", "&amp;", ".", ";", ":", "42", "3.5", "100%", "''", "a\nb", "  spaced  out  "]
-ORDINARY = ["In the beginning God created the heaven and the earth.",
-            "And the earth was without form, and void; and darkness was upon the face of the deep.",
-            "Mr. Smith went to Washington.", "He said:", "and then,", "Yes.", "No!", "Why?",
-            "The children of Israel went up out of the land of Egypt.", "Jesus wept.", "Hello world",
-            "What will ye do in the day of visitation?", "Blessed are the poor in spirit.",
-            "For God so loved the world."]
+AWKWARD = [
+    "",
+    "   ",
+    "\n",
+    "...",
+    "!",
+    "?",
+    "—",
+    '"',
+    "(",
+    ")",
+    "[",
+    "]",
+    "[x]",
+    "^a$",
+    "a/b",
+    "\\",
+    "*",
+    "#",
+    "@",
+    "<br>",
+    "&amp;",
+    ".",
+    ";",
+    ":",
+    "42",
+    "3.5",
+    "100%",
+    "''",
+    "a\nb",
+    "  spaced  out  ",
+]
+ORDINARY = [
+    "In the beginning God created the heaven and the earth.",
+    "And the earth was without form, and void; and darkness was upon the face of the deep.",
+    "Mr. Smith went to Washington.",
+    "He said:",
+    "and then,",
+    "Yes.",
+    "No!",
+    "Why?",
+    "The children of Israel went up out of the land of Egypt.",
+    "Jesus wept.",
+    "Hello world",
+    "What will ye do in the day of visitation?",
+    "Blessed are the poor in spirit.",
+    "For God so loved the world.",
+]
 FIFTY = CROSSING + AWKWARD + ORDINARY
 
 

@@ -1,4 +1,5 @@
 """Tests for the Associative LSTM (Danihelka et al. 2016): memory algebra, shapes, learning."""
+
 import math
 from statistics import mean
 
@@ -17,8 +18,9 @@ def unit_keys(*shape: int, generator: torch.Generator) -> torch.Tensor:
 
 def complex_normal(*shape: int, generator: torch.Generator) -> torch.Tensor:
     """Standard complex normal values, E|v|² = 1."""
-    return torch.complex(torch.randn(*shape, generator=generator),
-                         torch.randn(*shape, generator=generator)) / math.sqrt(2)
+    return torch.complex(
+        torch.randn(*shape, generator=generator), torch.randn(*shape, generator=generator)
+    ) / math.sqrt(2)
 
 
 def random_permutations(copies: int, K: int, generator: torch.Generator) -> torch.Tensor:
@@ -30,12 +32,15 @@ def test_output_shape():
     assert model(torch.randn(5, 11, 7)).shape == (5, 11, 20)
 
 
-@pytest.mark.parametrize("kwargs, problem", [
-    (dict(hidden_size=21), "hidden_size"),
-    (dict(hidden_size=0), "hidden_size"),
-    (dict(hidden_size=20, copies=0), "copies"),
-    (dict(hidden_size=20, heads=0), "heads"),
-])
+@pytest.mark.parametrize(
+    "kwargs, problem",
+    [
+        (dict(hidden_size=21), "hidden_size"),
+        (dict(hidden_size=0), "hidden_size"),
+        (dict(hidden_size=20, copies=0), "copies"),
+        (dict(hidden_size=20, heads=0), "heads"),
+    ],
+)
 def test_bad_sizes_raise_naming_the_problem(kwargs, problem):
     with pytest.raises(ValueError, match=problem):
         AssociativeLSTM(input_size=3, **kwargs)
@@ -108,10 +113,10 @@ def plain_reference(model: AssociativeLSTM, x: torch.Tensor) -> torch.Tensor:
     out = []
     for t in range(x.shape[1]):
         z = model.W(x[:, t]) + model.U(h)
-        g_f, g_i, g_o = torch.sigmoid(z[:, :3 * K]).split(K, dim=1)
+        g_f, g_i, g_o = torch.sigmoid(z[:, : 3 * K]).split(K, dim=1)
         writes, reads = [], []
         for k in range(model.heads):
-            head = z[:, 3 * K + 6 * K * k: 3 * K + 6 * K * (k + 1)].split(K, dim=1)
+            head = z[:, 3 * K + 6 * K * k : 3 * K + 6 * K * (k + 1)].split(K, dim=1)
             r_i, r_o, u = bnd(head[0:2]), bnd(head[2:4]), bnd(head[4:6])
             writes.append((r_i, (g_i * u[0], g_i * u[1])))
             reads.append(r_o)

@@ -3,7 +3,7 @@ import re
 import pytest
 import torch
 
-from attnmem_core.data.associative_retrieval import (PAIRS, SPLIT_SIZES, answer, decode, encode, make_splits)
+from attnmem_core.data.associative_retrieval import PAIRS, SPLIT_SIZES, answer, decode, encode, make_splits
 
 FORMAT = re.compile(r"^([a-z][0-9]){4}\?\?[a-z]$")
 
@@ -22,9 +22,9 @@ def test_every_sequence_has_the_papers_format_and_a_determined_answer(splits):
         for i in range(0, len(split), 97):
             text = split.text(i)
             assert FORMAT.match(text), text
-            keys = text[0:2 * PAIRS:2]
-            assert len(set(keys)) == PAIRS          # keys drawn without replacement
-            assert keys.count(text[-1]) == 1        # the query names exactly one stored key
+            keys = text[0 : 2 * PAIRS : 2]
+            assert len(set(keys)) == PAIRS  # keys drawn without replacement
+            assert keys.count(text[-1]) == 1  # the query names exactly one stored key
             assert answer(text) == int(split.y[i])  # the target is the query's value
 
 
@@ -49,7 +49,7 @@ def test_values_and_queries_are_balanced(splits):
     shares = torch.bincount(y, minlength=10).float() / len(y)
     assert shares.min() > 0.09 and shares.max() < 0.11
     x = splits["train"].x
-    position = (x[:, 0:2 * PAIRS:2] == x[:, -1:]).float().argmax(1)
+    position = (x[:, 0 : 2 * PAIRS : 2] == x[:, -1:]).float().argmax(1)
     assert (torch.bincount(position).float() / len(y)).min() > 0.24
 
 

@@ -1,4 +1,5 @@
 """Atomic writes: the file appears whole, with ordinary permissions, or not at all."""
+
 import os
 import stat
 
@@ -11,7 +12,7 @@ def test_the_file_appears_whole_with_ordinary_permissions(tmp_path):
     path = tmp_path / "deep" / "out.bin"
     with atomic_write(path) as f:
         f.write(b"abc")
-        assert not path.exists()   # nothing visible until the block ends
+        assert not path.exists()  # nothing visible until the block ends
     assert path.read_bytes() == b"abc"
     umask = os.umask(0)
     os.umask(umask)

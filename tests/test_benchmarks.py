@@ -41,8 +41,9 @@ def test_transformer_benchmark_times_both_models_and_both_attention_paths():
 
 
 def test_convs2s_benchmark_times_both_models_and_their_ratios():
-    sizes, ratio = convs2s.measure(["--profile", "smoke", "--batches", "1", "--sentences", "4",
-                                    "--repeats", "1"]).values()
+    sizes, ratio = convs2s.measure(
+        ["--profile", "smoke", "--batches", "1", "--sentences", "4", "--repeats", "1"]
+    ).values()
     assert list(sizes.index) == ["ConvS2S", "Transformer"] and list(ratio.index) == ["ConvS2S / Transformer"]
     assert list(ratio.columns) == ["parameters", "train tokens/s", "beam-2 sentences/s"]
     assert _positive(sizes) and _positive(ratio)
@@ -50,7 +51,7 @@ def test_convs2s_benchmark_times_both_models_and_their_ratios():
 
 def test_convs2s_width_brings_the_parameter_count_closest_to_the_target():
     vocab, layers = (50, 60), (2, 1)
-    target = convs2s.parameters(convs2s.convs2s(vocab, 16, layers, 37, 0.1)) + 5   # just above width 37's count
+    target = convs2s.parameters(convs2s.convs2s(vocab, 16, layers, 37, 0.1)) + 5  # just above width 37's count
     width = convs2s.matched_width(vocab, 16, layers, 0.1, target)
     assert width == 37
 

@@ -1,4 +1,5 @@
 """bible_en_es: the real SWORD modules read, cleaned, aligned and split, the cache, and every way they can fail."""
+
 import gzip
 import json
 import shutil
@@ -9,22 +10,27 @@ import pytest
 from attnmem_core.data import bible, debian
 from attnmem_core.runner import REPO
 
-CACHE = REPO / "data" / "cache"   # the notebooks' default data_dir: fetched and extracted once, reused by later runs
+CACHE = REPO / "data" / "cache"  # the notebooks' default data_dir: fetched and extracted once, reused by later runs
 SPEC = bible.source()
-PACKAGES = {side: debian.package_root(CACHE, SPEC[side]["debian"]["package"], SPEC[side]["debian"]["version"])
-            for side in bible.SIDES}
+PACKAGES = {
+    side: debian.package_root(CACHE, SPEC[side]["debian"]["package"], SPEC[side]["debian"]["version"])
+    for side in bible.SIDES
+}
 MODULES = {side: SPEC[side]["module"] for side in bible.SIDES}
 
 
 @pytest.fixture(scope="module")
 def corpus():
-    return bible.load(CACHE)   # the first run ever fetches both packages and extracts (about two minutes)
+    return bible.load(CACHE)  # the first run ever fetches both packages and extracts (about two minutes)
 
 
 @pytest.fixture(scope="module")
 def pairs(corpus):
-    return {row.ref: (row.source, row.target) for part in (corpus.train, corpus.valid, corpus.test)
-            for row in part.itertuples()}
+    return {
+        row.ref: (row.source, row.target)
+        for part in (corpus.train, corpus.valid, corpus.test)
+        for row in part.itertuples()
+    }
 
 
 def raw(side: str, book: str, chapter: int, verse: int) -> str:
@@ -32,6 +38,7 @@ def raw(side: str, book: str, chapter: int, verse: int) -> str:
 
 
 # ---- the corpus ---------------------------------------------------------------------------
+
 
 def test_the_corpus_has_the_measured_pairs_and_splits(corpus):
     counts = corpus.provenance["alignment"]
@@ -46,21 +53,52 @@ def test_the_corpus_has_the_measured_pairs_and_splits(corpus):
 
 def test_known_verses_come_out_in_both_languages(pairs):
     assert pairs["John 11:35"] == ("Jesus wept.", "Y lloró Jesús.")
-    assert pairs["Gen 1:1"] == ("In the beginning, God created the heavens and the earth.",
-                                "En el principio crió Dios los cielos y la tierra.")
-    assert pairs["Ps 23:1"] == ("A Psalm by David. Yahweh is my shepherd; I shall lack nothing.",
-                                "Salmo de David. Jehová es mi pastor; nada me faltará.")
+    assert pairs["Gen 1:1"] == (
+        "In the beginning, God created the heavens and the earth.",
+        "En el principio crió Dios los cielos y la tierra.",
+    )
+    assert pairs["Ps 23:1"] == (
+        "A Psalm by David. Yahweh is my shepherd; I shall lack nothing.",
+        "Salmo de David. Jehová es mi pastor; nada me faltará.",
+    )
 
 
 def test_the_versification_differences_are_dropped_and_counted(corpus, pairs):
     counts = corpus.provenance["alignment"]
-    deuterocanon = {"Tob", "Jdt", "EsthGr", "Wis", "Sir", "Bar", "PrAzar", "Sus", "Bel", "1Macc", "2Macc", "1Esd",
-                    "PrMan", "AddPs", "3Macc", "2Esd", "4Macc"}
-    assert set(counts["source_only_references"]) == deuterocanon | {"3John", "Rev"}   # NRSVA's 3 John 1:15, Rev 12:18
-    assert counts["shifted_chapters"] == ["Num 13", "Num 30", "1Sam 24", "1Chr 21", "2Chr 33", "Job 39", "Job 40",
-                                          "Hos 12", "Jonah 2", "2Cor 13"]
+    deuterocanon = {
+        "Tob",
+        "Jdt",
+        "EsthGr",
+        "Wis",
+        "Sir",
+        "Bar",
+        "PrAzar",
+        "Sus",
+        "Bel",
+        "1Macc",
+        "2Macc",
+        "1Esd",
+        "PrMan",
+        "AddPs",
+        "3Macc",
+        "2Esd",
+        "4Macc",
+    }
+    assert set(counts["source_only_references"]) == deuterocanon | {"3John", "Rev"}  # NRSVA's 3 John 1:15, Rev 12:18
+    assert counts["shifted_chapters"] == [
+        "Num 13",
+        "Num 30",
+        "1Sam 24",
+        "1Chr 21",
+        "2Chr 33",
+        "Job 39",
+        "Job 40",
+        "Hos 12",
+        "Jonah 2",
+        "2Cor 13",
+    ]
     assert "Jonah 2:1" not in pairs and "Jonah 1:16" in pairs
-    assert "Job 38:39" not in pairs   # empty in the RV1909, whose Job 39 starts here
+    assert "Job 38:39" not in pairs  # empty in the RV1909, whose Job 39 starts here
     assert "Tob 1:1" not in pairs
 
 
@@ -69,9 +107,9 @@ def test_no_markup_artefact_is_left_in_any_pair(corpus):
         for column in ("source", "target"):
             text = part[column]
             assert not text.str.contains(r"[<>¶\[\]{}]|  |^\s|\s$").any()
-            assert not text.str.contains(r"[^\W\d_][.,;:!?][^\W\d_]").any()   # "east,they"
-            assert not text.str.contains(r"[a-zá-ú][A-ZÁ-Ú]").any()            # "YahwehGod"
-            assert not text.str.contains(r" [.,;:!?”)]").any()                # "coins ?"
+            assert not text.str.contains(r"[^\W\d_][.,;:!?][^\W\d_]").any()  # "east,they"
+            assert not text.str.contains(r"[a-zá-ú][A-ZÁ-Ú]").any()  # "YahwehGod"
+            assert not text.str.contains(r" [.,;:!?”)]").any()  # "coins ?"
             assert (text != "").all()
 
 
@@ -98,60 +136,130 @@ def test_loading_the_cached_corpus_takes_under_two_seconds(corpus):
 
 # ---- cleaning, on real verses ---------------------------------------------------------------
 
-@pytest.mark.parametrize("side, book, chapter, verse, expected", [
-    # a footnote between two words glued them: "Godcreated", "knewEve", "east,they"
-    ("source", "Gen", 1, 1, "In the beginning, God created the heavens and the earth."),
-    ("source", "Gen", 4, 1, "The man knew Eve his wife. She conceived, and gave birth to Cain, and said, "
-                            "“I have gotten a man with Yahweh’s help.”"),
-    ("source", "Gen", 11, 2, "As they traveled east, they found a plain in the land of Shinar, and they lived there."),
-    # a footnote before punctuation left a space: "offspring. ”", "coins ?"
-    ("source", "Luke", 12, 6, "“Aren’t five sparrows sold for two assaria coins? Not one of them is forgotten by God."),
-    ("source", "Rev", 1, 8, "“I am the Alpha and the Omega,” says the Lord God, “who is and who was and who is to "
-                            "come, the Almighty.”"),
-    # a closing quote glued to the next word: "righteousness.”Then"
-    ("source", "Matt", 3, 15, "But Jesus, answering, said to him, “Allow it now, for this is the fitting way for us "
-                              "to fulfill all righteousness.” Then he allowed him."),
-    # the Song of Songs' speaker label "Beloved" is not text
-    ("source", "Song", 1, 2, "Let him kiss me with the kisses of his mouth; for your love is better than wine."),
-    # the psalm superscription is canonical text, kept as the RV1909 keeps it
-    ("source", "Ps", 23, 1, "A Psalm by David. Yahweh is my shepherd; I shall lack nothing."),
-    # the WEB glossary hangs after the last verse of Revelation
-    ("source", "Rev", 22, 21, "The grace of the Lord Jesus Christ be with all the saints. Amen."),
-    # words the RV1909 marks as added lost their spaces: "ejércitose llamabaSísara", "madrefuéAbi"
-    ("target", "Judg", 4, 2, "Y Jehová los vendió en mano de Jabín rey de Canaán, el cual reinó en Asor: y el "
-                             "capitán de su ejército se llamaba Sísara, y él habitaba en Haroseth de las Gentes."),
-    ("target", "2Kgs", 18, 2, "Cuando comenzó á reinar era de veinticinco años, y reinó en Jerusalem veintinueve "
-                              "años. El nombre de su madre fué Abi hija de Zachârías."),
-    # ... but an added enclitic pronoun belongs to its verb ("díjole"), and not to a name ("Josué los")
-    ("target", "1Kgs", 3, 5, "Y aparecióse Jehová á Salomón en Gabaón una noche en sueños, y díjole Dios: Pide lo "
-                             "que quisieres que yo te dé."),
-    ("target", "Josh", 5, 4, "Esta es la causa por la cual Josué los circuncidó: todo el pueblo que había salido de "
-                             "Egipto, los varones, todos los hombres de guerra, habían muerto en el desierto por el "
-                             "camino, después que salieron de Egipto."),
-    ("target", "Gen", 4, 25, "Y conoció de nuevo Adam á su mujer, la cual parió un hijo, y llamó su nombre Seth: "
-                             "Porque Dios (dijo ella) me ha sustituído otra simiente en lugar de Abel, á quien mató "
-                             "Caín."),
-    ("target", "John", 11, 35, "Y lloró Jesús."),
-])
+
+@pytest.mark.parametrize(
+    "side, book, chapter, verse, expected",
+    [
+        # a footnote between two words glued them: "Godcreated", "knewEve", "east,they"
+        ("source", "Gen", 1, 1, "In the beginning, God created the heavens and the earth."),
+        (
+            "source",
+            "Gen",
+            4,
+            1,
+            "The man knew Eve his wife. She conceived, and gave birth to Cain, and said, "
+            "“I have gotten a man with Yahweh’s help.”",
+        ),
+        (
+            "source",
+            "Gen",
+            11,
+            2,
+            "As they traveled east, they found a plain in the land of Shinar, and they lived there.",
+        ),
+        # a footnote before punctuation left a space: "offspring. ”", "coins ?"
+        (
+            "source",
+            "Luke",
+            12,
+            6,
+            "“Aren’t five sparrows sold for two assaria coins? Not one of them is forgotten by God.",
+        ),
+        (
+            "source",
+            "Rev",
+            1,
+            8,
+            "“I am the Alpha and the Omega,” says the Lord God, “who is and who was and who is to come, the Almighty.”",
+        ),
+        # a closing quote glued to the next word: "righteousness.”Then"
+        (
+            "source",
+            "Matt",
+            3,
+            15,
+            "But Jesus, answering, said to him, “Allow it now, for this is the fitting way for us "
+            "to fulfill all righteousness.” Then he allowed him.",
+        ),
+        # the Song of Songs' speaker label "Beloved" is not text
+        ("source", "Song", 1, 2, "Let him kiss me with the kisses of his mouth; for your love is better than wine."),
+        # the psalm superscription is canonical text, kept as the RV1909 keeps it
+        ("source", "Ps", 23, 1, "A Psalm by David. Yahweh is my shepherd; I shall lack nothing."),
+        # the WEB glossary hangs after the last verse of Revelation
+        ("source", "Rev", 22, 21, "The grace of the Lord Jesus Christ be with all the saints. Amen."),
+        # words the RV1909 marks as added lost their spaces: "ejércitose llamabaSísara", "madrefuéAbi"
+        (
+            "target",
+            "Judg",
+            4,
+            2,
+            "Y Jehová los vendió en mano de Jabín rey de Canaán, el cual reinó en Asor: y el "
+            "capitán de su ejército se llamaba Sísara, y él habitaba en Haroseth de las Gentes.",
+        ),
+        (
+            "target",
+            "2Kgs",
+            18,
+            2,
+            "Cuando comenzó á reinar era de veinticinco años, y reinó en Jerusalem veintinueve "
+            "años. El nombre de su madre fué Abi hija de Zachârías.",
+        ),
+        # ... but an added enclitic pronoun belongs to its verb ("díjole"), and not to a name ("Josué los")
+        (
+            "target",
+            "1Kgs",
+            3,
+            5,
+            "Y aparecióse Jehová á Salomón en Gabaón una noche en sueños, y díjole Dios: Pide lo "
+            "que quisieres que yo te dé.",
+        ),
+        (
+            "target",
+            "Josh",
+            5,
+            4,
+            "Esta es la causa por la cual Josué los circuncidó: todo el pueblo que había salido de "
+            "Egipto, los varones, todos los hombres de guerra, habían muerto en el desierto por el "
+            "camino, después que salieron de Egipto.",
+        ),
+        (
+            "target",
+            "Gen",
+            4,
+            25,
+            "Y conoció de nuevo Adam á su mujer, la cual parió un hijo, y llamó su nombre Seth: "
+            "Porque Dios (dijo ella) me ha sustituído otra simiente en lugar de Abel, á quien mató "
+            "Caín.",
+        ),
+        ("target", "John", 11, 35, "Y lloró Jesús."),
+    ],
+)
 def test_clean_removes_the_markup_artefacts_of_real_verses(side, book, chapter, verse, expected):
     assert bible.clean(raw(side, book, chapter, verse)) == expected
 
 
 def test_pysword_alone_leaves_the_artefacts_that_clean_fixes():
     from pysword.cleaner import OSISCleaner
+
     assert "Godcreated" in OSISCleaner().clean(raw("source", "Gen", 1, 1))
-    assert "The following words used in the World English Bible" in \
-        OSISCleaner().clean(raw("source", "Rev", 22, 21))
+    assert "The following words used in the World English Bible" in OSISCleaner().clean(raw("source", "Rev", 22, 21))
 
 
-@pytest.mark.parametrize("book, chapter, expected", [
-    ("Gen", 1, "En el principio crió Dios los cielos y la tierra."),
-    ("Gen", 2, "Y fueron acabados los cielos y la tierra, y todo su ornamento."),
-    ("Ps", 23, "Salmo de David. Jehová es mi pastor; nada me faltará."),
-    ("2Chr", 29, "Y Ezechîas comenzó á reinar siendo de veinticinco años, y reinó veintinueve años en Jerusalem. "
-                 "El nombre de su madre fué Abía, hija de Zachârías."),
-    ("Job", 13, "He aquí que todas estas cosas han visto mis ojos, y oído y entendido de por sí mis oídos."),
-])
+@pytest.mark.parametrize(
+    "book, chapter, expected",
+    [
+        ("Gen", 1, "En el principio crió Dios los cielos y la tierra."),
+        ("Gen", 2, "Y fueron acabados los cielos y la tierra, y todo su ornamento."),
+        ("Ps", 23, "Salmo de David. Jehová es mi pastor; nada me faltará."),
+        (
+            "2Chr",
+            29,
+            "Y Ezechîas comenzó á reinar siendo de veinticinco años, y reinó veintinueve años en Jerusalem. "
+            "El nombre de su madre fué Abía, hija de Zachârías.",
+        ),
+        ("Job", 13, "He aquí que todas estas cosas han visto mis ojos, y oído y entendido de por sí mis oídos."),
+    ],
+)
 def test_the_capitalised_first_words_of_a_chapter_are_written_as_elsewhere(corpus, book, chapter, expected):
     lower, names = bible.word_cases(corpus.train.target)
     assert bible.recase_opening(bible.clean(raw("target", book, chapter, 1)), lower, names) == expected
@@ -165,9 +273,11 @@ def test_psalm_119s_acrostic_heading_is_not_a_chapter_opening(corpus):
 
 # ---- splits ---------------------------------------------------------------------------------
 
+
 def test_no_chapter_is_in_two_splits(corpus):
-    chapters = {name: {ref.rsplit(":", 1)[0] for ref in getattr(corpus, name).ref}
-                for name in ("train", "valid", "test")}
+    chapters = {
+        name: {ref.rsplit(":", 1)[0] for ref in getattr(corpus, name).ref} for name in ("train", "valid", "test")
+    }
     assert not chapters["train"] & chapters["valid"] and not chapters["train"] & chapters["test"]
     assert not chapters["valid"] & chapters["test"]
     assert {name: len(c) for name, c in chapters.items()} == corpus.provenance["chapters"]
@@ -184,6 +294,7 @@ def test_the_chapter_assignment_is_fixed(corpus):
 
 
 # ---- failures -------------------------------------------------------------------------------
+
 
 def copy_packages(data_dir):
     """The two unpacked packages in a fresh data_dir, as apt would have left them."""
@@ -227,17 +338,23 @@ def test_a_sword_dir_is_checked_against_the_same_pins(tmp_path):
     verses = bible.read_module(sword_dir, MODULES["source"], books=["Phlm"])
     assert len(verses) == 25 and bible.clean(verses[("Phlm", 1, 3)]).startswith("Grace to you and peace from God")
     (sword_dir / f"mods.d/{MODULES['target']}.conf").write_text("[spaRV1909eb]\n")
-    with pytest.raises(debian.DataSourceError, match=r"spaRV1909eb.conf has sha256 .*sword_dir must hold the files "
-                                                     r"of sword-text-sparv_2.60-1_all.deb.*unpack"):
+    with pytest.raises(
+        debian.DataSourceError,
+        match=r"spaRV1909eb.conf has sha256 .*sword_dir must hold the files "
+        r"of sword-text-sparv_2.60-1_all.deb.*unpack",
+    ):
         bible.load(tmp_path / "data", sword_dir=sword_dir)
     assert not (tmp_path / "data" / "bible").exists()
 
 
-@pytest.mark.parametrize("damage", [
-    lambda data: b"not a gzip file",
-    lambda data: data[: len(data) // 2],                                    # cut short
-    lambda data: gzip.compress(gzip.decompress(data).replace(b"\t", b" ", 10)),  # rows with too few columns
-])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda data: b"not a gzip file",
+        lambda data: data[: len(data) // 2],  # cut short
+        lambda data: gzip.compress(gzip.decompress(data).replace(b"\t", b" ", 10)),  # rows with too few columns
+    ],
+)
 def test_a_damaged_cache_names_the_file_to_delete(tmp_path, damage, corpus):
     path = bible.cache_path(tmp_path)
     path.parent.mkdir(parents=True)
@@ -263,6 +380,7 @@ def test_an_interrupted_cache_write_leaves_no_file(tmp_path, corpus, monkeypatch
 
     def interrupted(*args):
         raise OSError("disk full")
+
     monkeypatch.setattr("os.replace", interrupted)
     with pytest.raises(OSError, match="disk full"):
         bible.write_cache(frame, {"pairs": 2}, path)
@@ -277,6 +395,9 @@ def test_a_verse_edited_in_the_cache_is_refused(tmp_path, corpus):
     path.parent.mkdir(parents=True)
     path.write_bytes(gzip.compress(header + b"\n" + table.replace(b"God created", b"God made", 1)))
     digest = "[0-9a-f]{64}"
-    with pytest.raises(debian.DataSourceError, match=f"{path} is damaged \\(ValueError: its table has sha256 {digest}, "
-                                                     f"its header says {digest}\\); delete {path} and load again"):
+    with pytest.raises(
+        debian.DataSourceError,
+        match=f"{path} is damaged \\(ValueError: its table has sha256 {digest}, "
+        f"its header says {digest}\\); delete {path} and load again",
+    ):
         bible.load(tmp_path)

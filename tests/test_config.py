@@ -78,16 +78,19 @@ PARAMETERS_CELL = 'profile = "cpu"        # smoke | cpu | gpu\nseeds = None\nste
 
 def test_a_misspelt_parameter_is_refused_naming_the_known_ones():
     # before: papermill only warned of `-p step 100` and the full default budget ran
-    cells = ["", PARAMETERS_CELL, "# Parameters\nprofile = \"smoke\"\nstep = 100\n", "from attnmem_core import config"]
-    with pytest.raises(ValueError, match="^'step' is not a parameter of this notebook \\(did you mean 'steps'\\?\\); "
-                                         "it takes profile, seeds, steps, data_dir$"):
+    cells = ["", PARAMETERS_CELL, '# Parameters\nprofile = "smoke"\nstep = 100\n', "from attnmem_core import config"]
+    with pytest.raises(
+        ValueError,
+        match="^'step' is not a parameter of this notebook \\(did you mean 'steps'\\?\\); "
+        "it takes profile, seeds, steps, data_dir$",
+    ):
         check_parameter_names(cells)
     with pytest.raises(ValueError, match="^'batch' is not a parameter of this notebook; it takes profile"):
         check_parameter_names(["", PARAMETERS_CELL, "# Parameters\nbatch = 8\n"])
 
 
 def test_declared_parameters_and_a_run_without_injected_ones_pass():
-    check_parameter_names(["", PARAMETERS_CELL, "# Parameters\nprofile = \"smoke\"\nsteps = 3\n", "x = 1"])
+    check_parameter_names(["", PARAMETERS_CELL, '# Parameters\nprofile = "smoke"\nsteps = 3\n', "x = 1"])
     check_parameter_names(["", PARAMETERS_CELL, "x = 1"])
 
 
@@ -98,8 +101,14 @@ def test_the_check_sees_what_papermill_injects(tmp_path):
     params.metadata["tags"] = ["parameters"]
     nb.cells = [params, nbformat.v4.new_code_cell("from attnmem_core import config\nconfig.check_parameter_names(In)")]
     nbformat.write(nb, tmp_path / "nb.ipynb")
-    run = functools.partial(papermill.execute_notebook, tmp_path / "nb.ipynb", tmp_path / "out.ipynb",
-                            kernel_name="python3", progress_bar=False, cwd=str(REPO))
+    run = functools.partial(
+        papermill.execute_notebook,
+        tmp_path / "nb.ipynb",
+        tmp_path / "out.ipynb",
+        kernel_name="python3",
+        progress_bar=False,
+        cwd=str(REPO),
+    )
     run(parameters={"profile": "smoke", "steps": 3})
     with pytest.raises(papermill.PapermillExecutionError, match="did you mean 'steps'"):
         run(parameters={"profile": "smoke", "step": 3})
@@ -113,8 +122,11 @@ def test_a_writable_folder_passes_and_nothing_is_left_behind(tmp_path):
 
 def test_a_file_given_as_a_folder_is_refused():
     # before: NotADirectoryError: '/etc/passwd/debian', deep inside the data code
-    with pytest.raises(ValueError, match="^data_dir='/etc/passwd' is not a folder \\(/etc/passwd is a file\\); pass a "
-                                         "folder \\(it is made if missing\\)$"):
+    with pytest.raises(
+        ValueError,
+        match="^data_dir='/etc/passwd' is not a folder \\(/etc/passwd is a file\\); pass a "
+        "folder \\(it is made if missing\\)$",
+    ):
         check_folder("data_dir", "/etc/passwd")
     with pytest.raises(ValueError, match="^data_dir='/etc/passwd/cache' is not a folder \\(/etc/passwd is a file\\)"):
         check_folder("data_dir", "/etc/passwd/cache")
@@ -128,9 +140,11 @@ def test_a_folder_must_be_a_path(value):
 
 def test_an_unwritable_folder_is_refused_before_any_work(tmp_path):
     # before: every model trained, then the first figure save failed
-    with pytest.raises(ValueError, match="^results_dir='/proc/results' cannot be written \\(.*: /proc\\); pass a "
-                                         "folder you can write to$"):
-        check_folder("results_dir", "/proc/results")   # /proc takes no file, even from root
+    with pytest.raises(
+        ValueError,
+        match="^results_dir='/proc/results' cannot be written \\(.*: /proc\\); pass a folder you can write to$",
+    ):
+        check_folder("results_dir", "/proc/results")  # /proc takes no file, even from root
     if os.geteuid() != 0:
         locked = tmp_path / "locked"
         locked.mkdir(mode=0o500)

@@ -72,15 +72,23 @@ def cluster():
 
 def trained(specs: list[fw.RunSpec], folder: Path, **where) -> list[dict]:
     """Chapter 6's runs through the run machinery, each without its wall-clock times (they differ every run)."""
-    return [{"spec": r.spec, "outputs": r.outputs,
-             "history": [{k: v for k, v in row.items() if "seconds" not in k} for row in r.history]}
-            for r in runs.run_all(specs, make_splits(), device="cpu", workers=1, models_dir=folder, **where)]
+    return [
+        {
+            "spec": r.spec,
+            "outputs": r.outputs,
+            "history": [{k: v for k, v in row.items() if "seconds" not in k} for row in r.history],
+        }
+        for r in runs.run_all(specs, make_splits(), device="cpu", workers=1, models_dir=folder, **where)
+    ]
 
 
 def tiny_runs(steps: int = TINY.steps) -> list[fw.RunSpec]:
     scale = fw.Scale(**{**TINY.__dict__, "steps": steps, "eval_every": steps})
-    return [fw.spec(scale, "fw", "fw", 20, 1, lam=0.9), fw.spec(scale, "irnn", "irnn", 20, 0),
-            fw.spec(scale, "alstm", "alstm", 20, 2)]
+    return [
+        fw.spec(scale, "fw", "fw", 20, 1, lam=0.9),
+        fw.spec(scale, "irnn", "irnn", 20, 0),
+        fw.spec(scale, "alstm", "alstm", 20, 2),
+    ]
 
 
 def started_at(run, pause: float = 1.0) -> tuple:

@@ -1,4 +1,5 @@
 """Greedy and beam search: beam 1 is greedy, a wide beam is exhaustive search, batching changes nothing."""
+
 import itertools
 import math
 
@@ -34,7 +35,9 @@ def log_prob(m, source_row, hypothesis):
 
 def test_beam_of_one_is_greedy():
     m, source = model(vocab=40), sources()
-    assert decoding.beam_search(m, source, beam=1, bos_id=BOS, eos_id=EOS) == decoding.greedy(m, source, bos_id=BOS, eos_id=EOS)
+    assert decoding.beam_search(m, source, beam=1, bos_id=BOS, eos_id=EOS) == decoding.greedy(
+        m, source, bos_id=BOS, eos_id=EOS
+    )
 
 
 @pytest.mark.parametrize("alpha", [0.0, 1.0])
@@ -45,6 +48,7 @@ def test_a_beam_wider_than_all_hypotheses_is_exhaustive_search(alpha):
 
     def normalised(h):
         return log_prob(m, source[0], list(h)) / ((5 + len(h) + 1) / 6) ** alpha
+
     candidates = [h for n in range(4) for h in itertools.product((3, 4, 5), repeat=n)]
     best = max(candidates, key=normalised)
     assert found == list(best)
@@ -56,7 +60,7 @@ def test_batching_and_padding_change_no_hypothesis():
     together = decoding.beam_search(m, source, beam=4, bos_id=BOS, eos_id=EOS)
     for i in range(len(source)):
         length = int((source[i] != 0).sum())
-        assert decoding.beam_search(m, source[i:i + 1, :length], beam=4, bos_id=BOS, eos_id=EOS)[0] == together[i]
+        assert decoding.beam_search(m, source[i : i + 1, :length], beam=4, bos_id=BOS, eos_id=EOS)[0] == together[i]
 
 
 def test_hypotheses_respect_the_length_limit():
@@ -66,7 +70,7 @@ def test_hypotheses_respect_the_length_limit():
         for row, hypothesis in zip(source, hypotheses):
             assert len(hypothesis) < int((row != 0).sum()) * 0.5 + 2
             assert EOS not in hypothesis and BOS not in hypothesis
-        fixed = search(m, source, bos_id=BOS, eos_id=EOS, max_length=3)   # <eos> is the third token at the latest
+        fixed = search(m, source, bos_id=BOS, eos_id=EOS, max_length=3)  # <eos> is the third token at the latest
         assert max(len(h) for h in fixed) <= 2
 
 

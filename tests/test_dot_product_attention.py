@@ -1,4 +1,5 @@
 """Scaled dot-product and multi-head attention: Eq. 1 written out, torch's reference layer, masks, the cache."""
+
 import math
 
 import pytest
@@ -29,7 +30,7 @@ def test_equals_torch_multihead_attention(masks, bias):
     key_mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 0, 0, 0, 0]], dtype=torch.bool)
     kwargs, torch_kwargs = {}, {}
     if masks in ("padding", "both"):
-        kwargs["key_mask"], torch_kwargs["key_padding_mask"] = key_mask, ~key_mask   # torch: True = ignore
+        kwargs["key_mask"], torch_kwargs["key_padding_mask"] = key_mask, ~key_mask  # torch: True = ignore
     if masks in ("causal", "both"):
         kwargs["attn_mask"], torch_kwargs["attn_mask"] = causal_mask(5), ~causal_mask(5)
     expected, expected_weights = theirs(x, x, x, need_weights=True, **torch_kwargs)
@@ -83,8 +84,9 @@ def test_padding_keys_change_nothing():
     padded = torch.cat((memory, 100 * torch.randn(1, 3, 12)), 1)
     key_mask = torch.tensor([[True] * 4 + [False] * 3])
     for need_weights in (False, True):
-        torch.testing.assert_close(ours(query, padded, padded, key_mask=key_mask, need_weights=need_weights)[0],
-                                   ours(query, memory, memory)[0])
+        torch.testing.assert_close(
+            ours(query, padded, padded, key_mask=key_mask, need_weights=need_weights)[0], ours(query, memory, memory)[0]
+        )
 
 
 def test_self_attention_is_permutation_equivariant():
@@ -115,8 +117,8 @@ def test_the_cache_reproduces_causal_self_attention_step_by_step():
     full = ours(x, x, x, attn_mask=causal_mask(5))[0]
     cache = (torch.zeros(2, 3, 0, 4), torch.zeros(2, 3, 0, 4))
     for t in range(5):
-        cache = ours.append(cache, ours.keys_values(x[:, t:t + 1]))
-        torch.testing.assert_close(ours.attend(x[:, t:t + 1], cache)[0], full[:, t:t + 1])
+        cache = ours.append(cache, ours.keys_values(x[:, t : t + 1]))
+        torch.testing.assert_close(ours.attend(x[:, t : t + 1], cache)[0], full[:, t : t + 1])
     assert cache[0].shape == (2, 3, 5, 4)
 
 
@@ -133,7 +135,7 @@ def test_separate_d_k_and_d_v_size_the_projections():
 def test_bad_sizes_are_refused_at_construction():
     with pytest.raises(ValueError, match="d_model=10 is not divisible by heads=3"):
         MultiHeadAttention(10, 3)
-    with pytest.raises(ValueError, match="give d_v explicitly"):   # d_k alone cannot fix the default d_v
+    with pytest.raises(ValueError, match="give d_v explicitly"):  # d_k alone cannot fix the default d_v
         MultiHeadAttention(10, 3, d_k=4)
     assert MultiHeadAttention(10, 3, d_k=4, d_v=3).W_O.in_features == 9
     with pytest.raises(ValueError, match="d_k=0"):

@@ -1,5 +1,4 @@
 import pandas as pd
-import pytest
 import torch
 
 from attnmem_core import intervals, runs
@@ -21,8 +20,11 @@ def test_plan_covers_table1_both_lambdas_and_the_ablations():
 
 def test_parallel_runs_keep_the_plans_order_and_repeat_from_their_seeds(tmp_path):
     scale = fw.Scale(steps=3, eval_every=3, seeds=(0,), workers=2, valid_size=64, test_size=64)
-    specs = [fw.spec(scale, "alstm", "alstm", 20, 0), fw.spec(scale, "irnn", "irnn", 20, 0),
-             fw.spec(scale, "fw", "fw", 20, 1, lam=0.9)]
+    specs = [
+        fw.spec(scale, "alstm", "alstm", 20, 0),
+        fw.spec(scale, "irnn", "irnn", 20, 0),
+        fw.spec(scale, "fw", "fw", 20, 1, lam=0.9),
+    ]
     parallel = runs.run_all(specs, make_splits(), device="cpu", workers=2, models_dir=tmp_path / "a")
     assert [r.spec for r in parallel] == specs and not any(r.cached for r in parallel)
     again = runs.run_all(specs[2:], make_splits(), device="cpu", workers=1, models_dir=tmp_path / "b")[0]
@@ -35,9 +37,14 @@ def _measured(history: list[dict]) -> list[dict]:
 
 
 def test_table1_puts_the_paper_beside_our_mean_and_spread():
-    frame = pd.DataFrame([{"variant": v, "R": r, "seed": s, "test_error": e, "test_nll": 0.0, "diverged": False, "seconds": 1.0}
-                          for v in ("irnn", "lstm", "alstm", "fw", "fw λ=0.95") for r in (20, 50, 100)
-                          for s, e in ((0, 0.1), (1, 0.3))])
+    frame = pd.DataFrame(
+        [
+            {"variant": v, "R": r, "seed": s, "test_error": e, "test_nll": 0.0, "diverged": False, "seconds": 1.0}
+            for v in ("irnn", "lstm", "alstm", "fw", "fw λ=0.95")
+            for r in (20, 50, 100)
+            for s, e in ((0, 0.1), (1, 0.3))
+        ]
+    )
     table = fw.table1(frame)
     assert table.loc["Fast weights", "R=20 paper"] == "1.81" and table.loc["IRNN", "R=100 paper"] == "0.34"
     assert table.loc["Fast weights λ=0.95", "R=50 ours"] == "20.00 ± 14.14"
@@ -52,8 +59,9 @@ def _trained(variant: str, hidden: int, seed: int, error: float, curve: list[flo
 
 def test_quantities_are_errors_in_percent_with_intervals_over_seeds_or_over_test_items():
     flat, falling = [0.5, 0.3, 0.3, 0.3], [0.9, 0.7, 0.5, 0.3]
-    one = fw.quantities([_trained("fw", 50, 0, 0.01, flat), _trained("lstm", 50, 0, 0.02, flat)],
-                        pairs=[("fw@50", "lstm@50")])
+    one = fw.quantities(
+        [_trained("fw", 50, 0, 0.01, flat), _trained("lstm", 50, 0, 0.02, flat)], pairs=[("fw@50", "lstm@50")]
+    )
     by_name = {q.name: q for q in one}
     assert by_name["fw@50 error"].interval == intervals.proportion(200, 20_000).scaled(100)
     assert by_name["fw@50 − lstm@50 error"].interval == intervals.rate_difference([0.01], [0.02], 20_000).scaled(100)

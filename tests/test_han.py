@@ -1,4 +1,5 @@
 """Tokenization, batching, and the HAN models: masking (padding changes nothing) and the pooling variants."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -24,13 +25,19 @@ def tokenize():
 
 
 def test_html_breaks_end_paragraphs_tags_go_and_entities_are_decoded():
-    assert text.paragraphs('Nice.<br /><br />Try <a href="http://x">this one</a> &amp; that<p>End') == \
-        ["Nice.", "Try this one & that", "End"]
+    assert text.paragraphs('Nice.<br /><br />Try <a href="http://x">this one</a> &amp; that<p>End') == [
+        "Nice.",
+        "Try this one & that",
+        "End",
+    ]
 
 
 def test_reviews_become_sentences_of_lowercased_words_with_punctuation(tokenize):
-    assert tokenize(REVIEWS[0]) == [["i", "love", "this", "tea", "."], ["it", "is", "great", "with", "milk", "!"],
-                                    ["my", "kids", "love", "it", "too", "."]]
+    assert tokenize(REVIEWS[0]) == [
+        ["i", "love", "this", "tea", "."],
+        ["it", "is", "great", "with", "milk", "!"],
+        ["my", "kids", "love", "it", "too", "."],
+    ]
     assert tokenize(REVIEWS[2]) == [["great", "price", "."], ["would", "buy", "again", "&", "again"]]
 
 
@@ -62,7 +69,7 @@ def test_length_batches_cover_every_document_once_per_epoch_grouped_by_length():
     batches = text.by_length(documents, 8, np.random.default_rng(1))
     assert sorted(np.concatenate(batches).tolist()) == list(range(50))
     spans = [np.ptp([len(documents[i]) for i in b]) for b in batches]
-    assert max(spans) <= 1   # 50 documents of 1–5 sentences in batches of 8: at most two lengths a batch
+    assert max(spans) <= 1  # 50 documents of 1–5 sentences in batches of 8: at most two lengths a batch
     assert [b.tolist() for b in text.by_length(documents, 8)] == [b.tolist() for b in text.by_length(documents, 8)]
 
 
@@ -94,10 +101,10 @@ def test_padding_and_batch_companions_change_nothing(name):
     x = text.pad(DOCUMENTS)
     with torch.no_grad():
         together = model.attend(x)
-        padded = model.attend(torch.nn.functional.pad(x, (0, 4, 0, 3)))   # 4 more words, 3 more sentences
+        padded = model.attend(torch.nn.functional.pad(x, (0, 4, 0, 3)))  # 4 more words, 3 more sentences
         alone = [model.attend(text.pad([d])) for d in DOCUMENTS]
     for k, reference in enumerate(together):
-        if reference is None:   # HN-MAX has no weights, the flat model no sentence weights
+        if reference is None:  # HN-MAX has no weights, the flat model no sentence weights
             continue
         torch.testing.assert_close(crop(padded[k], reference.shape), reference)
         for i, outputs in enumerate(alone):
@@ -155,10 +162,18 @@ def test_the_gap_is_welch_over_seeds_newcombe_for_one_seed_or_t_against_a_fixed_
 def test_context_shift_compares_each_word_with_itself_where_the_label_agrees_and_where_not():
     """'great' is always weighed more than 'bad'; only the agreeing context adds e^0.5 on top of each."""
     rng = np.random.default_rng(0)
-    rows = [{"seed": 0, "word": w, "polarity": pol, "label": label,
-             "α": float(np.exp(rng.normal() + base + (0.5 if (pol > 0) == (label == "great") else 0.0)))}
-            for w, pol, base in [("great", 1, 1.0), ("bad", -1, -1.0)] for label in ("great", "other")
-            for _ in range(300)]
+    rows = [
+        {
+            "seed": 0,
+            "word": w,
+            "polarity": pol,
+            "label": label,
+            "α": float(np.exp(rng.normal() + base + (0.5 if (pol > 0) == (label == "great") else 0.0))),
+        }
+        for w, pol, base in [("great", 1, 1.0), ("bad", -1, -1.0)]
+        for label in ("great", "other")
+        for _ in range(300)
+    ]
     shift = experiments.context_shift(pd.DataFrame(rows), "α").loc[0]
     assert shift["shift"] == pytest.approx(0.5, abs=0.15) and shift["p"] < 1e-6
     assert shift["agree"] == shift["disagree"] == 600
@@ -168,10 +183,19 @@ def test_context_shift_compares_each_word_with_itself_where_the_label_agrees_and
 
 def test_the_shift_interval_is_t_over_seeds_or_welch_over_one_seeds_occurrences():
     rng = np.random.default_rng(0)
-    rows = [{"seed": seed, "word": w, "polarity": pol, "label": label,
-             "α": float(np.exp(rng.normal() + (0.5 if (pol > 0) == (label == "great") else 0.0)))}
-            for seed in (0, 1, 2) for w, pol in [("great", 1), ("bad", -1)] for label in ("great", "other")
-            for _ in range(50)]
+    rows = [
+        {
+            "seed": seed,
+            "word": w,
+            "polarity": pol,
+            "label": label,
+            "α": float(np.exp(rng.normal() + (0.5 if (pol > 0) == (label == "great") else 0.0))),
+        }
+        for seed in (0, 1, 2)
+        for w, pol in [("great", 1), ("bad", -1)]
+        for label in ("great", "other")
+        for _ in range(50)
+    ]
     weights = pd.DataFrame(rows)
     shifts = experiments.context_shift(weights, "α")["shift"]
     assert experiments.shift_interval(weights, "α") == intervals.mean(list(shifts))

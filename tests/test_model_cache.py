@@ -1,4 +1,5 @@
 """The trained-model cache: train once per configuration and core source, reuse after, refuse a broken file."""
+
 import hashlib
 import struct
 import subprocess
@@ -15,6 +16,7 @@ def test_trains_once_then_reuses(tmp_path):
     def train():
         calls.append(1)
         return {"state_dict": {"w": torch.ones(2)}, "history": [{"step": 1, "loss": 0.5}]}
+
     first, cached_first = model_cache.load_or_train(tmp_path, "m", {"seed": 0}, train)
     second, cached_second = model_cache.load_or_train(tmp_path, "m", {"seed": 0}, train)
     assert (cached_first, cached_second) == (False, True) and len(calls) == 1
@@ -22,7 +24,7 @@ def test_trains_once_then_reuses(tmp_path):
     assert second["history"] == first["history"] and second["config"] == {"seed": 0}
     model_cache.load_or_train(tmp_path, "m", {"seed": 1}, train)
     assert len(calls) == 2
-    assert not list(tmp_path.glob(".*"))   # no temporary file left behind
+    assert not list(tmp_path.glob(".*"))  # no temporary file left behind
 
 
 def test_key_covers_the_core_source(tmp_path):
@@ -53,7 +55,7 @@ def flip_a_weight_to_inf(path):
     """One bit of the file flipped: the first 1.0 of the weight becomes inf, which torch loads without a word."""
     data = bytearray(path.read_bytes())
     one = data.index(struct.pack("<f", 1.0) * 8)
-    data[one + 3] |= 0x40   # the top exponent bit: 0x3f800000 (1.0) becomes 0x7f800000 (inf)
+    data[one + 3] |= 0x40  # the top exponent bit: 0x3f800000 (1.0) becomes 0x7f800000 (inf)
     path.write_bytes(bytes(data))
 
 
@@ -63,10 +65,11 @@ def test_a_flipped_bit_in_a_weight_is_refused_naming_the_file_to_delete(tmp_path
     def train():
         calls.append(1)
         return {"state_dict": {"w": torch.ones(64)}}
+
     model_cache.load_or_train(tmp_path, "m", {"seed": 0}, train)
     path = model_cache.path_for(tmp_path, "m", {"seed": 0})
     flip_a_weight_to_inf(path)
-    assert torch.isinf(torch.load(path, weights_only=True)["state_dict"]["w"]).any()   # before: reused as cached
+    assert torch.isinf(torch.load(path, weights_only=True)["state_dict"]["w"]).any()  # before: reused as cached
     with pytest.raises(RuntimeError, match=f"{path} has sha256 .* the file is damaged; delete {path} to train again"):
         model_cache.load_or_train(tmp_path, "m", {"seed": 0}, train)
     path.unlink()
@@ -77,7 +80,7 @@ def test_a_flipped_bit_in_a_weight_is_refused_naming_the_file_to_delete(tmp_path
 def test_a_model_file_without_its_digest_is_unfinished_and_trained_again(tmp_path):
     model_cache.load_or_train(tmp_path, "m", {"seed": 0}, lambda: {"w": torch.zeros(2)})
     path = model_cache.path_for(tmp_path, "m", {"seed": 0})
-    path.with_name(path.name + ".sha256").unlink()   # killed between the two renames
+    path.with_name(path.name + ".sha256").unlink()  # killed between the two renames
     payload, cached = model_cache.load_or_train(tmp_path, "m", {"seed": 0}, lambda: {"w": torch.ones(2)})
     assert not cached and torch.equal(payload["w"], torch.ones(2))
     assert torch.equal(model_cache.load_or_train(tmp_path, "m", {"seed": 0}, dict)[0]["w"], torch.ones(2))

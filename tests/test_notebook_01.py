@@ -1,5 +1,6 @@
 """Notebook 01 end to end: a papermill run in the smoke profile on the real scenes, its results, and a book built
 from it."""
+
 import json
 
 import pytest
@@ -17,8 +18,12 @@ def test_smoke_run_writes_results_with_claims_data_hashes_and_provenance(smoke_r
     root, params, status = smoke_run
     assert status == "executed"
     record = json.loads((root / "results" / "01_show_attend_tell-smoke.json").read_text())
-    assert {c["id"] for c in record["claims"]} == {"attention-helps-busy-scenes", "hard-matches-soft",
-                                                   "attention-follows-object", "regulariser-helps"}
+    assert {c["id"] for c in record["claims"]} == {
+        "attention-helps-busy-scenes",
+        "hard-matches-soft",
+        "attention-follows-object",
+        "regulariser-helps",
+    }
     assert all(c["verdict"] in VERDICTS and c["reason"] for c in record["claims"])
     hard = next(c for c in record["claims"] if c["id"] == "hard-matches-soft")
     assert hard["primary"]["condition"] == "hard − soft BLEU-4 > -2 BLEU" and hard["revision"]["first"]
@@ -31,7 +36,7 @@ def test_smoke_run_writes_results_with_claims_data_hashes_and_provenance(smoke_r
     assert record["provenance"]["params"]["profile"] == "smoke" and record["provenance"]["seeds"] == [0]
     for figure in ("01_fig2_word_maps", "01_bleu_by_items"):
         assert (root / "results" / "figures" / f"{figure}-smoke.png").stat().st_size > 10_000
-    assert len(list((root / "results" / "models").glob("sat-*.pt"))) == 5     # the encoder and four captioners
+    assert len(list((root / "results" / "models").glob("sat-*.pt"))) == 5  # the encoder and four captioners
 
 
 def test_unchanged_notebook_is_not_executed_again(smoke_run):

@@ -1,4 +1,6 @@
-"""Notebook 02 end to end: a papermill run in the smoke profile on the real verses, its results, and a book built from it."""
+"""Notebook 02 end to end: a papermill run in the smoke profile on the real verses, its results,
+and a book built from it."""
+
 import json
 
 from conftest import built_page
@@ -14,23 +16,33 @@ def test_smoke_run_writes_results_with_claims_data_and_provenance(smoke_run):
     root, params, status = smoke_run
     assert status == "executed"
     record = json.loads((root / "results" / "02_rnnsearch-smoke.json").read_text())
-    assert {c["id"] for c in record["claims"]} == {"search-beats-encdec", "long-sentences",
-                                                   "short-search-beats-long-encdec", "monotonic-alignments"}
+    assert {c["id"] for c in record["claims"]} == {
+        "search-beats-encdec",
+        "long-sentences",
+        "short-search-beats-long-encdec",
+        "monotonic-alignments",
+    }
     assert all(c["verdict"] in VERDICTS and c["reason"] for c in record["claims"])
     search = next(c for c in record["claims"] if c["id"] == "search-beats-encdec")
     assert search["primary"]["condition"] == "RNNsearch-30 − RNNencdec-30 BLEU > 0 BLEU"
     assert search["primary"]["method"] == "paired bootstrap over test items, 1,000 resamples, 1 seed"
     assert set(search["primary"]["convergence"]) == {"RNNsearch-30", "RNNencdec-30"}
-    assert {r["model"] for r in record["metrics"]["runs"]} == {"RNNsearch-15", "RNNsearch-30", "RNNencdec-15", "RNNencdec-30"}
+    assert {r["model"] for r in record["metrics"]["runs"]} == {
+        "RNNsearch-15",
+        "RNNsearch-30",
+        "RNNencdec-15",
+        "RNNencdec-30",
+    }
     assert all(r["bleu"]["signature"].startswith("nrefs:1") for r in record["metrics"]["runs"])
     data = record["metrics"]["data"]
     assert data["sizes"] == {"train": 28650, "valid": 669, "test": 1518}
-    assert {side: data[side]["version"] for side in ("source", "target")} == \
-        {side: source()[side]["debian"]["version"] for side in ("source", "target")}
+    assert {side: data[side]["version"] for side in ("source", "target")} == {
+        side: source()[side]["debian"]["version"] for side in ("source", "target")
+    }
     assert record["provenance"]["params"]["profile"] == "smoke" and record["provenance"]["seeds"] == [0]
     for figure in ("02_lengths", "02_fig2_bleu_by_length", "02_fig3_alignments"):
         assert (root / "results" / "figures" / f"{figure}-smoke.png").stat().st_size > 10_000
-    assert len(list((root / "results" / "models").glob("*.pt"))) == 4   # the cache the later chapters reuse
+    assert len(list((root / "results" / "models").glob("*.pt"))) == 4  # the cache the later chapters reuse
 
 
 def test_unchanged_notebook_is_not_executed_again(smoke_run):

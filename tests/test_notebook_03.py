@@ -1,4 +1,6 @@
-"""Notebook 03 end to end: a papermill run in the smoke profile on the real reviews, its results, and a book built from it."""
+"""Notebook 03 end to end: a papermill run in the smoke profile on the real reviews, its results,
+and a book built from it."""
+
 import json
 
 from conftest import built_page
@@ -21,10 +23,18 @@ def test_smoke_run_writes_results_with_claims_data_hashes_and_provenance(smoke_r
     assert context["primary"]["method"].startswith("Welch t,") and context["primary"]["method"].endswith("occurrences")
     assert set(context["primary"]["convergence"]) == {"HN-ATT"}
     runs = {(r["model"], r["embedding"]) for r in record["metrics"]["runs"]}
-    assert runs == {("HN-ATT", "word2vec"), ("HN-AVE", "word2vec"), ("HN-MAX", "word2vec"),
-                    ("GRU-ATT (flat)", "word2vec"), ("HN-ATT", "random")}
-    assert set(record["metrics"]["baselines"]) == {"majority class", "BoW + logistic regression",
-                                                   "TF-IDF 1–2-grams + logistic regression"}
+    assert runs == {
+        ("HN-ATT", "word2vec"),
+        ("HN-AVE", "word2vec"),
+        ("HN-MAX", "word2vec"),
+        ("GRU-ATT (flat)", "word2vec"),
+        ("HN-ATT", "random"),
+    }
+    assert set(record["metrics"]["baselines"]) == {
+        "majority class",
+        "BoW + logistic regression",
+        "TF-IDF 1–2-grams + logistic regression",
+    }
     assert record["metrics"]["data"]["files_sha256"] == source()["files"]
     assert record["metrics"]["data"]["source"]["version"] == source()["debian"]["version"]
     assert record["provenance"]["params"]["profile"] == "smoke" and record["provenance"]["seeds"] == [0]
@@ -40,5 +50,4 @@ def test_book_builds_without_warnings_from_the_smoke_run(smoke_run):
     root, _, _ = smoke_run
     page = built_page(root, NOTEBOOK)
     assert "Table 2" in page and "Yang <em>et al.</em>" in page and "unconfirmed" in page
-    assert "rgba(31, 119, 180" in page      # the reviews rendered with their word weights
-
+    assert "rgba(31, 119, 180" in page  # the reviews rendered with their word weights

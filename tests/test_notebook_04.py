@@ -1,4 +1,6 @@
-"""Notebook 04 end to end: a papermill run in the smoke profile on the real verses, its results, and a book built from it."""
+"""Notebook 04 end to end: a papermill run in the smoke profile on the real verses, its results,
+and a book built from it."""
+
 import json
 
 import pytest
@@ -14,19 +16,25 @@ def test_smoke_run_writes_results_with_claims_costs_and_provenance(smoke_run):
     root, params, status = smoke_run
     assert status == "executed"
     record = json.loads((root / "results" / "04_transformer-smoke.json").read_text())
-    assert {c["id"] for c in record["claims"]} == {"transformer-beats-rnnsearch-cheaper", "single-head-worse",
-                                                   "learned-equals-sinusoidal", "scaling-matters", "sinusoids-extrapolate"}
+    assert {c["id"] for c in record["claims"]} == {
+        "transformer-beats-rnnsearch-cheaper",
+        "single-head-worse",
+        "learned-equals-sinusoidal",
+        "scaling-matters",
+        "sinusoids-extrapolate",
+    }
     assert all(c["verdict"] in VERDICTS and c["reason"] for c in record["claims"])
     scaling = next(c for c in record["claims"] if c["id"] == "scaling-matters")
     assert scaling["primary"]["condition"] == "perplexity h=1, unscaled / h=1 > 1.02 ×"
     assert [i["quantity"] for i in scaling["illustrations"]] == [
-        "Jacobian norm unscaled / scaled at d_k = d_model, random vectors"]
+        "Jacobian norm unscaled / scaled at d_k = d_model, random vectors"
+    ]
     table3 = next(c for c in record["claims"] if c["id"] == "single-head-worse")
     assert set(table3["primary"]["convergence"]) == {"h=1", "base at 3 updates"}
     metrics = record["metrics"]
     runs = metrics["transformer_runs"]
     assert {r["variant"] for r in runs} >= {"base", "h=1", "learned", "no positions", "h=1, unscaled"}
-    assert all(r["test_bleu"] is not None for r in runs if r["variant"] == "base")   # main and extrapolation runs
+    assert all(r["test_bleu"] is not None for r in runs if r["variant"] == "base")  # main and extrapolation runs
     cost = metrics["costs"][0]
     assert cost["rnn_flops"] > 0 and cost["flops"]["Transformer"] > 0 and 0 <= cost["bootstrap"]["p_value"] <= 1
     assert metrics["data"]["sizes"] == {"train": 28650, "valid": 669, "test": 1518}

@@ -1,4 +1,5 @@
 """Notebook 06 end to end: a papermill run in the smoke profile, its results, and a book built from it."""
+
 import json
 
 from conftest import built_page
@@ -19,7 +20,9 @@ def test_smoke_run_writes_results_with_claims_and_provenance(smoke_run):
     assert r20["primary"]["condition"] == "fw@20 error < 5 %"
     assert r20["primary"]["method"] == "Wilson over 256 test items, 1 seed"
     assert set(r20["primary"]["convergence"]) == {"fw@20"} and len(r20["supporting"]) == 3
-    assert set(record["metrics"]["test_error"]) >= {f"{m}@{r}" for m in ("irnn", "lstm", "alstm", "fw") for r in (20, 50, 100)}
+    assert set(record["metrics"]["test_error"]) >= {
+        f"{m}@{r}" for m in ("irnn", "lstm", "alstm", "fw") for r in (20, 50, 100)
+    }
     assert len(record["metrics"]["data_sha256"]["test"]) == 64
     assert record["provenance"]["params"]["profile"] == "smoke" and record["provenance"]["seeds"] == [0]
     assert (root / "results" / "figures" / "06_fig2_valid_nll_R50-smoke.png").stat().st_size > 10_000
@@ -34,4 +37,3 @@ def test_book_builds_without_warnings_from_the_smoke_run(smoke_run):
     root, _, _ = smoke_run
     page = built_page(root, NOTEBOOK)
     assert "Table 1" in page and "Culurciello, 2017" in page  # a resolved {cite}
-

@@ -1,4 +1,5 @@
 """Translation batches: every pair once per epoch, similar lengths together, within the token budget."""
+
 import numpy as np
 import pytest
 import torch
@@ -26,8 +27,10 @@ def test_an_epoch_holds_every_pair_once_within_the_budget():
         longest = max(max(len(source[i]), len(target[i])) for i in index)
         assert longest * len(index) <= 200
     # cut from one sorted list: batches do not overlap in length
-    ranges = sorted((min(lengths), max(lengths)) for lengths in
-                    ([max(len(source[i]), len(target[i])) for i in index] for index in batches))
+    ranges = sorted(
+        (min(lengths), max(lengths))
+        for lengths in ([max(len(source[i]), len(target[i])) for i in index] for index in batches)
+    )
     assert all(high <= next_low for (_, high), (next_low, _) in zip(ranges, ranges[1:]))
 
 
@@ -36,14 +39,18 @@ def test_batches_shift_teacher_forcing_by_one():
     (x, y_in), y_out = next(pairs.training_batches(source, target, max_tokens=200, pad_id=0, seed=0))
     assert (y_in[:, 0] == 1).all()
     torch.testing.assert_close(y_in[:, 1:], y_out[:, :-1])
-    assert ((y_out == 2).sum(-1) == 1).all()        # one <eos> per row, then padding only
+    assert ((y_out == 2).sum(-1) == 1).all()  # one <eos> per row, then padding only
     assert ((x == 2).sum(-1) == 1).all()
 
 
 def test_epochs_differ_but_repeat_for_a_seed():
     source, target = corpus()
-    first = [b[0][0] for b, _ in zip(pairs.training_batches(source, target, max_tokens=200, pad_id=0, seed=3), range(5))]
-    again = [b[0][0] for b, _ in zip(pairs.training_batches(source, target, max_tokens=200, pad_id=0, seed=3), range(5))]
+    first = [
+        b[0][0] for b, _ in zip(pairs.training_batches(source, target, max_tokens=200, pad_id=0, seed=3), range(5))
+    ]
+    again = [
+        b[0][0] for b, _ in zip(pairs.training_batches(source, target, max_tokens=200, pad_id=0, seed=3), range(5))
+    ]
     assert all(torch.equal(a, b) for a, b in zip(first, again))
 
 

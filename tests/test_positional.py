@@ -1,4 +1,5 @@
 """Positional encodings: the sinusoids of Sec. 3.5 by hand, learned embeddings, the factory's errors."""
+
 import math
 
 import pytest
@@ -10,8 +11,14 @@ from attnmem_core.attention.positional import positional_encoding, sinusoids
 def test_sinusoids_match_the_formula_by_hand():
     pe = positional_encoding("sinusoidal", 6, max_len=10)(torch.zeros(1, 10, 6))[0]
     assert pe[0].tolist() == [0.0, 1.0, 0.0, 1.0, 0.0, 1.0]
-    expected_1 = [math.sin(1), math.cos(1), math.sin(1 / 10000 ** (2 / 6)), math.cos(1 / 10000 ** (2 / 6)),
-                  math.sin(1 / 10000 ** (4 / 6)), math.cos(1 / 10000 ** (4 / 6))]
+    expected_1 = [
+        math.sin(1),
+        math.cos(1),
+        math.sin(1 / 10000 ** (2 / 6)),
+        math.cos(1 / 10000 ** (2 / 6)),
+        math.sin(1 / 10000 ** (4 / 6)),
+        math.cos(1 / 10000 ** (4 / 6)),
+    ]
     torch.testing.assert_close(pe[1], torch.tensor(expected_1))
     torch.testing.assert_close(pe[7, 2], torch.tensor(math.sin(7 / 10000 ** (2 / 6))))
     torch.testing.assert_close(pe[7, 5], torch.tensor(math.cos(7 / 10000 ** (4 / 6))))
@@ -25,9 +32,9 @@ def test_an_odd_width_ends_with_a_sine():
 def test_sinusoids_reach_beyond_the_table_and_honour_start():
     encoding = positional_encoding("sinusoidal", 8, max_len=4)
     x = torch.randn(2, 3, 8)
-    long = encoding(torch.zeros(1, 12, 8))[0]   # 12 > max_len: computed on demand
+    long = encoding(torch.zeros(1, 12, 8))[0]  # 12 > max_len: computed on demand
     torch.testing.assert_close(long, sinusoids(torch.arange(12), 8))
-    torch.testing.assert_close(encoding(x, start=2), x + long[2:5])   # straddles the table's end
+    torch.testing.assert_close(encoding(x, start=2), x + long[2:5])  # straddles the table's end
     torch.testing.assert_close(encoding(x, start=0), x + long[:3])
 
 
@@ -38,7 +45,7 @@ def test_learned_embeddings_are_trained_and_bounded():
     torch.testing.assert_close(out, x + encoding.embedding.weight[2:5])
     out.sum().backward()
     grad = encoding.embedding.weight.grad
-    assert (grad[2:5] == 2).all() and (grad[:2] == 0).all()   # two sentences, each position once
+    assert (grad[2:5] == 2).all() and (grad[:2] == 0).all()  # two sentences, each position once
     with pytest.raises(ValueError, match=r"positions 0…4 \(max_len=5\); got position 5"):
         encoding(x, start=3)
 

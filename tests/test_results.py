@@ -61,8 +61,12 @@ def test_provenance_lists_every_installed_distribution():
 def test_an_untracked_file_makes_the_checkout_dirty(tmp_path):
     # before: a new untracked .py file in the library gave dirty: false (while the model-cache key saw it)
     def git(*args):
-        subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t", *args], check=True,
-                       capture_output=True)
+        subprocess.run(
+            ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+            check=True,
+            capture_output=True,
+        )
+
     git("init", "-q")
     (tmp_path / "core.py").write_text("x = 1\n")
     git("add", "core.py")

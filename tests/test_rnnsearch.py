@@ -1,4 +1,5 @@
 """RNNsearch and RNNencdec: the step interface equals training's teacher forcing; padding is inert."""
+
 import pytest
 import torch
 
@@ -10,7 +11,7 @@ SIZES = dict(embedding=8, hidden=12, maxout=6)
 def make(cls):
     torch.manual_seed(0)
     model = cls(30, 40, **SIZES, **({"alignment": 10} if cls is RNNsearch else {}))
-    for p in model.parameters():   # the paper's tiny initial weights would make every test pass trivially
+    for p in model.parameters():  # the paper's tiny initial weights would make every test pass trivially
         torch.nn.init.normal_(p, std=0.3)
     return model.eval()
 
@@ -55,7 +56,7 @@ def test_alignments_are_distributions_over_real_tokens():
 def test_rnnsearch_starts_from_the_first_backward_annotation():
     model, (source, _) = make(RNNsearch), batch()
     memory = model.encode(source)
-    backward_first = memory["h"][:, 0, SIZES["hidden"]:]
+    backward_first = memory["h"][:, 0, SIZES["hidden"] :]
     torch.testing.assert_close(model.initial_state(memory), torch.tanh(model.W_s(backward_first)))
 
 
@@ -70,7 +71,7 @@ def test_every_parameter_gets_a_gradient(cls):
 def test_paper_initialisation():
     model = RNNsearch(30, 40, **SIZES, alignment=10)
     assert (model.attention.v_a.weight == 0).all()
-    block = model.decoder.weight_hh.detach()[:SIZES["hidden"]]
+    block = model.decoder.weight_hh.detach()[: SIZES["hidden"]]
     torch.testing.assert_close(block @ block.T, torch.eye(SIZES["hidden"]), atol=1e-5, rtol=0)
     assert (model.E_x.weight[0] == 0).all()
 

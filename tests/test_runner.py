@@ -1,4 +1,5 @@
 """The runner on tiny notebooks: content-hash cache, outputs checked, failure report, hidden parameter cells."""
+
 import hashlib
 import json
 import shutil
@@ -89,8 +90,9 @@ def write_results_notebook(path):
     return nb
 
 
-@pytest.mark.parametrize("damage", ["results folder deleted", "figure deleted", "results JSON edited",
-                                    "executed copy replaced"])
+@pytest.mark.parametrize(
+    "damage", ["results folder deleted", "figure deleted", "results JSON edited", "executed copy replaced"]
+)
 def test_a_run_whose_outputs_are_gone_or_changed_runs_again(tmp_path, core, damage):
     # before: results/ deleted and the runner re-run said "cached"; results JSON, figures and models never came back
     nb = write_results_notebook(tmp_path / "01_a.ipynb")
@@ -115,13 +117,18 @@ def test_a_run_whose_outputs_are_gone_or_changed_runs_again(tmp_path, core, dama
 def test_the_stamp_lists_what_the_run_wrote_with_its_sha256(tmp_path, core):
     nb = write_results_notebook(tmp_path / "01_a.ipynb")
     (tmp_path / "results").mkdir()
-    (tmp_path / "results" / "other.json").write_text("{}")   # not written by this run
+    (tmp_path / "results" / "other.json").write_text("{}")  # not written by this run
     run_notebook(nb, tmp_path / "out", {"profile": "smoke", "results_dir": "results"}, core=core, cwd=tmp_path)
     record = json.loads((tmp_path / "out" / "01_a.key").read_text())
     assert sorted(Path(p).relative_to(tmp_path).as_posix() for p in record["files"]) == [
-        "out/01_a.ipynb", "results/figures/fig-smoke.png", "results/r-smoke.json"]
-    assert record["files"][str(tmp_path / "results" / "r-smoke.json")] == \
-        hashlib.sha256(b'{"profile": "smoke"}').hexdigest()
+        "out/01_a.ipynb",
+        "results/figures/fig-smoke.png",
+        "results/r-smoke.json",
+    ]
+    assert (
+        record["files"][str(tmp_path / "results" / "r-smoke.json")]
+        == hashlib.sha256(b'{"profile": "smoke"}').hexdigest()
+    )
 
 
 def test_a_stamp_of_the_older_plain_key_format_runs_again(tmp_path, core):

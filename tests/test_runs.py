@@ -1,4 +1,5 @@
 """The run machinery: train once, read back from the cache the same record, keep the specs' order, one protocol."""
+
 from dataclasses import dataclass
 
 import pytest
@@ -37,10 +38,17 @@ class LineSpec:
         torch.manual_seed(self.seed)
         model = self.build(data)
         x, y = data
-        history = train(model, random_batches(x, y, 16, self.seed), steps=self.steps, device=device,
-                        optimizer=torch.optim.SGD(model.parameters(), lr=0.1), loss_fn=nn.functional.mse_loss,
-                        evaluate=lambda: {"valid_mse": nn.functional.mse_loss(model(x), y).item()}, eval_every=10,
-                        progress=False)
+        history = train(
+            model,
+            random_batches(x, y, 16, self.seed),
+            steps=self.steps,
+            device=device,
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+            loss_fn=nn.functional.mse_loss,
+            evaluate=lambda: {"valid_mse": nn.functional.mse_loss(model(x), y).item()},
+            eval_every=10,
+            progress=False,
+        )
         return runs.payload(model, history, {"predictions": model(x[:4]).detach(), "note": "kept"}, 0.5)
 
 
@@ -55,19 +63,22 @@ def test_trains_once_then_reads_the_same_record_back(line, tmp_path):
     specs = [LineSpec(0), LineSpec(1)]
     first = runs.run_all(specs, line, device="cpu", workers=1, models_dir=tmp_path)
     second = runs.run_all(specs, line, device="cpu", workers=1, models_dir=tmp_path)
-    assert CALLS == ["line seed 0", "line seed 1"]                          # the second call trained nothing
+    assert CALLS == ["line seed 0", "line seed 1"]  # the second call trained nothing
     assert [r.cached for r in first] == [False, False] and [r.cached for r in second] == [True, True]
     for a, b in zip(first, second):
         assert a.history == b.history and a.outputs["note"] == b.outputs["note"] == "kept"
         torch.testing.assert_close(a.outputs["predictions"], b.outputs["predictions"])
         torch.testing.assert_close(a.state_dict, b.state_dict)
         assert a.train_seconds == a.history[-1]["train_seconds"] and a.decode_seconds == 0.5 and a.parameters == 2
-    assert first[0].final["valid_mse"] < first[0].at_step(10)["valid_mse"]       # it learned
-    assert [p.name.split("-")[:3] for p in sorted(tmp_path.glob("*.pt"))] == [["line", "seed", "0"], ["line", "seed", "1"]]
+    assert first[0].final["valid_mse"] < first[0].at_step(10)["valid_mse"]  # it learned
+    assert [p.name.split("-")[:3] for p in sorted(tmp_path.glob("*.pt"))] == [
+        ["line", "seed", "0"],
+        ["line", "seed", "1"],
+    ]
 
 
 def test_results_keep_the_specs_order_whatever_runs_first(line, tmp_path):
-    specs = [LineSpec(0), LineSpec(3), LineSpec(1)]           # cost = seed: the dearest is submitted first
+    specs = [LineSpec(0), LineSpec(3), LineSpec(1)]  # cost = seed: the dearest is submitted first
     assert [r.spec for r in runs.run_all(specs, line, device="cpu", workers=1, models_dir=tmp_path)] == specs
 
 
@@ -86,11 +97,15 @@ def test_cache_file_names_keep_to_plain_characters():
 
 
 def test_every_chapters_spec_keeps_the_protocol():
-    specs = [LineSpec(0), fast_weights.spec(fast_weights.PROFILES["smoke"], "fw", "fw", 20, 0),
-             han.plan(han.PROFILES["smoke"], [0], 1)[0], rnnsearch.plan(rnnsearch.PROFILES["smoke"], [0], 1)[0],
-             transformer.plan(transformer.PROFILES["smoke"], 30, [0], 6)[0],
-             show_attend_tell.plan(show_attend_tell.PROFILES["smoke"], [0], 1)[0],
-             show_attend_tell.encoder_spec(show_attend_tell.PROFILES["smoke"])]
+    specs = [
+        LineSpec(0),
+        fast_weights.spec(fast_weights.PROFILES["smoke"], "fw", "fw", 20, 0),
+        han.plan(han.PROFILES["smoke"], [0], 1)[0],
+        rnnsearch.plan(rnnsearch.PROFILES["smoke"], [0], 1)[0],
+        transformer.plan(transformer.PROFILES["smoke"], 30, [0], 6)[0],
+        show_attend_tell.plan(show_attend_tell.PROFILES["smoke"], [0], 1)[0],
+        show_attend_tell.encoder_spec(show_attend_tell.PROFILES["smoke"]),
+    ]
     assert all(isinstance(spec, runs.Spec) for spec in specs)
     assert not isinstance(object(), runs.Spec)
 
@@ -102,9 +117,16 @@ class ManyTensorsSpec(LineSpec):
 
     def train(self, data, device):
         model = self.build(data)
-        history = train(model, random_batches(*data, 16, self.seed), steps=1, device=device, evaluate=lambda: {},
-                        optimizer=torch.optim.SGD(model.parameters(), lr=0.1), loss_fn=nn.functional.mse_loss,
-                        progress=False)
+        history = train(
+            model,
+            random_batches(*data, 16, self.seed),
+            steps=1,
+            device=device,
+            evaluate=lambda: {},
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+            loss_fn=nn.functional.mse_loss,
+            progress=False,
+        )
         return runs.payload(model, history, {"weights": [torch.full((3,), float(i)) for i in range(20000)]})
 
 

@@ -9,14 +9,18 @@ from sacrebleu.metrics import BLEU
 
 from attnmem_core.scoring import bleu, bleu_by_length, bleu_from_stats, paired_bootstrap, sentence_stats
 
-WORDS = ("el la los de y que en a por con su dijo Dios Señor pueblo tierra casa hijo padre rey día agua pan "
-         "camino corazón profeta ciudad él así entonces todos hombres mujer palabra").split()
+WORDS = (
+    "el la los de y que en a por con su dijo Dios Señor pueblo tierra casa hijo padre rey día agua pan "
+    "camino corazón profeta ciudad él así entonces todos hombres mujer palabra"
+).split()
 
 
 def references(n, seed=0):
     rng = random.Random(seed)
-    return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 30))).capitalize() + rng.choice([".", "?", "!"])
-            for _ in range(n)]
+    return [
+        " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 30))).capitalize() + rng.choice([".", "?", "!"])
+        for _ in range(n)
+    ]
 
 
 def noisy(sentences, rate, seed):
@@ -42,8 +46,17 @@ def test_bleu_equals_the_sacrebleu_command_line(tmp_path):
     hyps[5] = "¿Qué? ¡Nada!, dijo él (y 3.000 más)."
     (tmp_path / "ref.txt").write_text("\n".join(refs) + "\n", encoding="utf-8")
     (tmp_path / "hyp.txt").write_text("\n".join(hyps) + "\n", encoding="utf-8")
-    command = [sys.executable, "-m", "sacrebleu", str(tmp_path / "ref.txt"), "-i", str(tmp_path / "hyp.txt"),
-               "-b", "-w", "4"]
+    command = [
+        sys.executable,
+        "-m",
+        "sacrebleu",
+        str(tmp_path / "ref.txt"),
+        "-i",
+        str(tmp_path / "hyp.txt"),
+        "-b",
+        "-w",
+        "4",
+    ]
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     assert round(bleu(hyps, refs)["score"], 2) == round(float(done.stdout.strip()), 2)
 

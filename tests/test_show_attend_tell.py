@@ -1,19 +1,21 @@
 """The Show-Attend-and-Tell captioner: shapes, the three variants' objectives, gradients, batching invariance,
 and decoding through the shared step interface (step by step = teacher forcing, beam 1 = greedy)."""
+
 import pytest
 import torch
 
 from attnmem_core import decoding
 from attnmem_core.attention.visual import doubly_stochastic_penalty
-from attnmem_core.models.show_attend_tell import VARIANTS, CaptionLoss, Captioner, Encoder
+from attnmem_core.models.show_attend_tell import VARIANTS, Captioner, CaptionLoss, Encoder
 
 V, B, T, SIDE = 12, 4, 7, 32
 
 
 def small(variant, **options):
     torch.manual_seed(0)
-    return Captioner(V, variant=variant, annotation_size=8, widths=(4, 4, 4), embedding=6, hidden=10, attention=5,
-                     **options)
+    return Captioner(
+        V, variant=variant, annotation_size=8, widths=(4, 4, 4), embedding=6, hidden=10, attention=5, **options
+    )
 
 
 @pytest.fixture()
@@ -22,14 +24,14 @@ def batch():
     images = torch.randint(0, 256, (B, 1, SIDE, SIDE), dtype=torch.uint8)
     captions = torch.randint(3, V, (B, T + 1))
     captions[:, 0] = 1
-    captions[0, 5:] = 0                                  # a shorter caption, padded
+    captions[0, 5:] = 0  # a shorter caption, padded
     return images, captions
 
 
 def test_the_encoder_gives_a_grid_of_annotations_and_classifies_single_items():
     encoder = Encoder(annotation_size=8, widths=(4, 4, 4))
     assert encoder(torch.zeros(2, 1, 64, 64, dtype=torch.uint8)).shape == (2, 64, 8)
-    assert encoder(torch.zeros(2, 1, 112, 112)).shape == (2, 14 * 14, 8)      # the paper's 14×14 grid
+    assert encoder(torch.zeros(2, 1, 112, 112)).shape == (2, 14 * 14, 8)  # the paper's 14×14 grid
     assert encoder.classify(torch.zeros(3, 28, 28, dtype=torch.uint8)).shape == (3, 10)
 
 
@@ -66,7 +68,7 @@ def test_gradient_reaches_encoder_and_decoder(batch, variant):
     CaptionLoss(variant)(model(images, captions[:, :-1]), captions[:, 1:]).backward()
     for name, p in model.named_parameters():
         if name.startswith("encoder.head"):
-            assert p.grad is None                            # the classifier head serves pre-training only
+            assert p.grad is None  # the classifier head serves pre-training only
         else:
             assert p.grad is not None and p.grad.abs().sum() > 0, name
 
@@ -76,12 +78,18 @@ def test_hard_attention_learns_only_through_reinforce_on_a_sampled_minibatch(bat
     model = small("hard", expected_share=0.0).train()
     loss = CaptionLoss("hard", entropy_bonus=0.0)
     out = model(images, captions[:, :-1])
-    loss(out, captions[:, 1:])                               # sets the baseline
+    loss(out, captions[:, 1:])  # sets the baseline
     out = model(images, captions[:, :-1])
-    nll_only = (torch.nn.functional.cross_entropy(out.logits.transpose(1, 2), captions[:, 1:], reduction="none")
-                * (captions[:, 1:] != 0)).sum(1).mean()
+    nll_only = (
+        (
+            torch.nn.functional.cross_entropy(out.logits.transpose(1, 2), captions[:, 1:], reduction="none")
+            * (captions[:, 1:] != 0)
+        )
+        .sum(1)
+        .mean()
+    )
     scores = model.decoder.attention.scores.v.weight
-    assert torch.autograd.grad(nll_only, scores, retain_graph=True, allow_unused=True)[0] is None   # sampling cuts it
+    assert torch.autograd.grad(nll_only, scores, retain_graph=True, allow_unused=True)[0] is None  # sampling cuts it
     assert torch.autograd.grad(loss(out, captions[:, 1:]), scores)[0].abs().sum() > 0
 
 
@@ -89,8 +97,9 @@ def test_soft_loss_is_the_caption_nll_plus_lambda_times_the_penalty(batch):
     images, captions = batch
     out = small("soft").eval()(images, captions[:, :-1])
     steps = captions[:, 1:] != 0
-    nll = (torch.nn.functional.cross_entropy(out.logits.transpose(1, 2), captions[:, 1:], reduction="none")
-           * steps).sum(1)
+    nll = (
+        torch.nn.functional.cross_entropy(out.logits.transpose(1, 2), captions[:, 1:], reduction="none") * steps
+    ).sum(1)
     expected = (nll + 0.3 * doubly_stochastic_penalty(out.α, steps)).mean()
     assert torch.allclose(CaptionLoss("soft", regularizer=0.3)(out, captions[:, 1:]), expected)
     assert torch.allclose(CaptionLoss("soft", regularizer=0.0)(out, captions[:, 1:]), nll.mean())
@@ -117,7 +126,7 @@ def test_a_batch_is_scored_as_each_image_alone(batch, variant):
     model = small(variant).eval()
     with torch.no_grad():
         together = model(images, captions[:, :-1]).logits
-        alone = torch.cat([model(images[i:i + 1], captions[i:i + 1, :-1]).logits for i in range(B)])
+        alone = torch.cat([model(images[i : i + 1], captions[i : i + 1, :-1]).logits for i in range(B)])
     assert torch.allclose(together, alone, atol=1e-5)
 
 

@@ -1,14 +1,14 @@
-"""The Show-Attend-and-Tell experiment's pieces: caption ids, batches, BLEU against all references, attention correctness on
-hand-made maps, coverage, upsampling, the run plan and cache key, and decoding whole test sets."""
+"""The Show-Attend-and-Tell experiment's pieces: caption ids, batches, BLEU against all references, attention
+correctness on hand-made maps, coverage, upsampling, the run plan and cache key, and decoding whole test sets."""
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
+from attnmem_core import intervals, runs
 from attnmem_core.data import scenes
 from attnmem_core.data.scenes import Item
-from attnmem_core import intervals, runs
 from attnmem_core.experiments import show_attend_tell as cx
 from attnmem_core.runner import REPO
 
@@ -39,10 +39,10 @@ def test_caption_batches_shift_the_captions_and_pair_them_with_their_scenes_anno
     (annotations, captions_in), captions_out = next(cx.caption_batches(features, data, 8, seed=0))
     assert annotations.shape == (8, 1, 1) and captions_in.shape == captions_out.shape
     assert (captions_in[:, 0] == cx.BOS).all() and (captions_out == cx.EOS).sum() == 8
-    assert (captions_out != cx.PAD).sum(1).max() == captions_out.shape[1]        # cut to the longest caption
+    assert (captions_out != cx.PAD).sum(1).max() == captions_out.shape[1]  # cut to the longest caption
     for scene, row_in in zip(annotations.view(-1).long(), captions_in):
         words = cx.words_of([i for i in row_in.tolist()[1:] if i not in (cx.PAD, cx.EOS)])
-        assert any(words == r[:len(words)] for r in data.train.references[int(scene)])
+        assert any(words == r[: len(words)] for r in data.train.references[int(scene)])
 
 
 def test_bleu_against_several_references_on_a_hand_case():
@@ -55,15 +55,15 @@ def test_bleu_against_several_references_on_a_hand_case():
     assert scores["BLEU-2"] == pytest.approx(100 * np.sqrt(0.5 * 1 / 3))
     perfect = cx.bleu([references[0]], [references])
     assert perfect["BLEU-1"] == pytest.approx(100.0) and perfect["BLEU-3"] == pytest.approx(100.0)
-    short = cx.bleu(["the cat".split()], [["the cat sat on".split()]])["BLEU-1"]   # brevity penalty e^(1 − 4/2)
+    short = cx.bleu(["the cat".split()], [["the cat sat on".split()]])["BLEU-1"]  # brevity penalty e^(1 − 4/2)
     assert short == pytest.approx(100 * np.exp(1 - 4 / 2))
 
 
 def test_box_mass_on_hand_made_maps():
-    canvas = 8                                            # a 2×2 grid of 4×4-pixel cells, row-major
+    canvas = 8  # a 2×2 grid of 4×4-pixel cells, row-major
     assert cx.cell_shares([(0, 0, 4, 4)], canvas, 2).tolist() == [1, 0, 0, 0]
     assert cx.cell_shares([(2, 0, 6, 4)], canvas, 2).tolist() == [0.5, 0.5, 0, 0]
-    assert cx.cell_shares([(0, 4, 4, 8), (4, 4, 8, 8)], canvas, 2).tolist() == [0, 0, 1, 1]   # a union of two boxes
+    assert cx.cell_shares([(0, 4, 4, 8), (4, 4, 8, 8)], canvas, 2).tolist() == [0, 0, 1, 1]  # a union of two boxes
     on_item = np.array([1.0, 0, 0, 0])
     assert cx.box_mass(on_item, [(0, 0, 4, 4)], canvas) == 1.0
     assert cx.box_mass(on_item, [(2, 0, 6, 4)], canvas) == 0.5
@@ -82,13 +82,16 @@ def test_a_uniform_map_puts_exactly_the_uniform_share_inside_any_boxes():
 
 def test_item_words_find_the_named_items_and_flag_a_wrong_one():
     items = [Item(3, (0, 0, 32, 32), 0, 1), Item(4, (32, 32, 64, 64), 1, 1), Item(4, (32, 0, 64, 32), 2, 1)]
-    words = ["a", "dress", "above", "a", "coat", "and", "a", "bag"]          # labels 3, 4 and 8
+    words = ["a", "dress", "above", "a", "coat", "and", "a", "bag"]  # labels 3, 4 and 8
     maps = np.zeros((len(words), 4))
-    maps[1, 0] = 1.0                                        # "dress" looks at the dress
-    maps[4] = [0.0, 0.5, 0.25, 0.25]                        # "coat": 0.75 on the two coats (cells 1 and 3)
+    maps[1, 0] = 1.0  # "dress" looks at the dress
+    maps[4] = [0.0, 0.5, 0.25, 0.25]  # "coat": 0.75 on the two coats (cells 1 and 3)
     rows = cx.item_words(words, maps, items, 64)
-    assert [(r["word"], r["position"], r["wrong item"]) for r in rows] == \
-        [("dress", 1, False), ("coat", 4, False), ("bag", 7, True)]
+    assert [(r["word"], r["position"], r["wrong item"]) for r in rows] == [
+        ("dress", 1, False),
+        ("coat", 4, False),
+        ("bag", 7, True),
+    ]
     assert rows[0]["mass"] == 1.0 and rows[0]["uniform"] == 0.25
     assert rows[1]["mass"] == 0.75 and rows[1]["uniform"] == 0.5
     assert np.isnan(rows[2]["mass"])
@@ -102,7 +105,7 @@ def test_coverage_sums_each_location_over_the_caption():
 
 def test_upsampled_maps_keep_their_shape_and_peak():
     α = np.zeros(64)
-    α[8 * 2 + 5] = 1.0                                      # row 2, column 5 of the 8×8 grid
+    α[8 * 2 + 5] = 1.0  # row 2, column 5 of the 8×8 grid
     image = cx.upsample(α, 64)
     assert image.shape == (64, 64)
     row, col = np.unravel_index(image.argmax(), image.shape)
@@ -125,7 +128,7 @@ def test_a_bad_model_name_names_the_allowed_ones():
 
 def test_every_profile_turns_its_canvas_into_a_whole_grid_of_cells():
     for scale in cx.PROFILES.values():
-        cell = 2 ** len(scale.widths)                       # each convolution stage halves the side
+        cell = 2 ** len(scale.widths)  # each convolution stage halves the side
         locations = cx.build("soft", scale).encoder(torch.zeros(1, 1, scale.canvas, scale.canvas)).shape[1]
         assert scale.canvas % cell == 0 and locations == (scale.canvas // cell) ** 2
 
@@ -144,14 +147,22 @@ def test_captions_and_their_word_maps_for_a_test_set(data):
 
 
 def test_bleu_by_items_groups_the_test_scenes_by_their_item_count(data):
-    result = runs.TrainedRun(cx.RunSpec("soft", 0, SMOKE), [], {"hypotheses": [cx.encode(refs[0]) for refs in
-                                                                              data.test.references]}, {}, 0, 0.0, 0.0, False)
+    result = runs.TrainedRun(
+        cx.RunSpec("soft", 0, SMOKE),
+        [],
+        {"hypotheses": [cx.encode(refs[0]) for refs in data.test.references]},
+        {},
+        0,
+        0.0,
+        0.0,
+        False,
+    )
     frame = cx.bleu_by_items([result], data)
     counts = [len(items) for items in data.test.items]
     assert frame.set_index("items")["scenes"].to_dict() == {n: counts.count(n) for n in sorted(set(counts))}
     bleu4 = frame.set_index("items")["BLEU-4"]
-    assert bleu4.drop(1).tolist() == pytest.approx([100.0] * (len(bleu4) - 1))   # a reference among its own: 100
-    assert bleu4[1] < 100                                   # ...except where captions of 2 words hold no 4-gram
+    assert bleu4.drop(1).tolist() == pytest.approx([100.0] * (len(bleu4) - 1))  # a reference among its own: 100
+    assert bleu4[1] < 100  # ...except where captions of 2 words hold no 4-gram
 
 
 def test_nltk_counts_a_caption_shorter_than_n_as_one_missed_n_gram():
@@ -172,12 +183,27 @@ def test_validation_scenes_come_from_training_items_with_another_seed_and_carry_
 
 def test_quantities_compare_models_over_their_seeds_with_welch_intervals():
     seeds = (0, 1, 2)
-    bleu = {"soft": (30.0, 32.0, 31.0), "hard": (25.0, 26.5, 26.0), "none": (20.0, 21.0, 22.0),
-            "soft, λ = 0": (29.0, 30.0, 31.5)}
-    frame = pd.DataFrame([{"model": m, "seed": s, "BLEU-4": b, "correctness ratio": 2.0 + s / 10,
-                           "coverage penalty": 10.0 - b / 10} for m, bs in bleu.items() for s, b in zip(seeds, bs)])
-    by_items = pd.DataFrame([{"model": m, "seed": s, "items": n, "BLEU-4": b + (n - 1) * (3 if m != "none" else 1)}
-                             for m, bs in bleu.items() for s, b in zip(seeds, bs) for n in (1, 4)])
+    bleu = {
+        "soft": (30.0, 32.0, 31.0),
+        "hard": (25.0, 26.5, 26.0),
+        "none": (20.0, 21.0, 22.0),
+        "soft, λ = 0": (29.0, 30.0, 31.5),
+    }
+    frame = pd.DataFrame(
+        [
+            {"model": m, "seed": s, "BLEU-4": b, "correctness ratio": 2.0 + s / 10, "coverage penalty": 10.0 - b / 10}
+            for m, bs in bleu.items()
+            for s, b in zip(seeds, bs)
+        ]
+    )
+    by_items = pd.DataFrame(
+        [
+            {"model": m, "seed": s, "items": n, "BLEU-4": b + (n - 1) * (3 if m != "none" else 1)}
+            for m, bs in bleu.items()
+            for s, b in zip(seeds, bs)
+            for n in (1, 4)
+        ]
+    )
     measured = {q.name: q for q in cx.quantities(frame, by_items)}
     assert measured["hard − soft BLEU-4"].interval == intervals.difference(bleu["hard"], bleu["soft"])
     assert measured["hard − soft BLEU-4"].runs == {"hard": +1, "soft": -1}

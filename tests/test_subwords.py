@@ -25,14 +25,18 @@ ENGLISH = [
     "Don't be afraid: it's I (said he), and the man's son went home.",
     "Woe unto you, scribes and Pharisees, hypocrites!",
 ]
-WORDS = ("el la los las de del y que en a por para con su sus dijo Dios Señor pueblo tierra casa hijo hijos "
-         "padre madre rey día noche agua pan camino corazón oración señal profeta ciudad él también así").split()
+WORDS = (
+    "el la los las de del y que en a por para con su sus dijo Dios Señor pueblo tierra casa hijo hijos "
+    "padre madre rey día noche agua pan camino corazón oración señal profeta ciudad él también así"
+).split()
 
 
 def corpus(n=1500, seed=0):
     rng = random.Random(seed)
-    made = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 16))).capitalize() + rng.choice(".;?!:")
-            for _ in range(n)]
+    made = [
+        " ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 16))).capitalize() + rng.choice(".;?!:")
+        for _ in range(n)
+    ]
     return made + SPANISH * 3
 
 
@@ -74,18 +78,22 @@ def test_subwords_training_is_deterministic(tmp_path):
 
 def test_a_vocabulary_larger_than_the_corpus_makes_is_sized_to_the_corpus(tmp_path):
     # before: "vocab_size 300 ... ask for at most 182" for a valid 60-pair corpus, with no notebook parameter to set
-    sixty = [" ".join(WORDS[(i * j) % 8] for j in range(1, 6)) + "." for i in range(60)]   # 60 pairs of few words
+    sixty = [" ".join(WORDS[(i * j) % 8] for j in range(1, 6)) + "." for i in range(60)]  # 60 pairs of few words
     small = Subwords.train(sixty, 300, tmp_path / "small.model")
     assert len(small) < 300
     assert all(small.decode(small.encode(s)) == s for s in sixty)
-    largest = Subwords.train(sixty, len(small), tmp_path / "largest.model")   # the same pieces, asked exactly
-    assert [largest.model.id_to_piece(i) for i in range(len(largest))] == \
-           [small.model.id_to_piece(i) for i in range(len(small))]
+    largest = Subwords.train(sixty, len(small), tmp_path / "largest.model")  # the same pieces, asked exactly
+    assert [largest.model.id_to_piece(i) for i in range(len(largest))] == [
+        small.model.id_to_piece(i) for i in range(len(small))
+    ]
 
 
 def test_a_vocabulary_smaller_than_the_characters_says_how_many_are_needed(tmp_path):
-    with pytest.raises(ValueError, match=r"vocab_size 20 is less than the \d+ pieces \(4 specials and every "
-                                         r"character\) these 10 sentences need; ask for more"):
+    with pytest.raises(
+        ValueError,
+        match=r"vocab_size 20 is less than the \d+ pieces \(4 specials and every "
+        r"character\) these 10 sentences need; ask for more",
+    ):
         Subwords.train(SPANISH, 20, tmp_path / "x.model")
     assert not (tmp_path / "x.model").exists()
 
@@ -153,6 +161,7 @@ def test_train_or_load_caches_and_checks_what_it_was_made_from(tmp_path, kind, m
 
     def no_training(*args, **kwargs):
         raise AssertionError("trained again although a cached tokenizer was there")
+
     monkeypatch.setattr(Subwords, "train", no_training)
     monkeypatch.setattr(Shortlist, "build", no_training)
     again = train_or_load(kind, corpus(), 200, path, "es")
@@ -180,12 +189,15 @@ def test_a_damaged_cached_subword_model_names_the_file_to_delete(tmp_path, monke
     path = tmp_path / "es.model"
     train_or_load("bpe", corpus(), 200, path, "es")
     data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0x01   # one flipped bit: sentencepiece may well still parse it
+    data[len(data) // 2] ^= 0x01  # one flipped bit: sentencepiece may well still parse it
     path.write_bytes(bytes(data))
-    with pytest.raises(ValueError, match=f"{path} has sha256 .*, but es.model.stamp.json says .*: the file is "
-                                         "damaged; delete it \\(and es.model.stamp.json\\)"):
+    with pytest.raises(
+        ValueError,
+        match=f"{path} has sha256 .*, but es.model.stamp.json says .*: the file is "
+        "damaged; delete it \\(and es.model.stamp.json\\)",
+    ):
         train_or_load("bpe", corpus(), 200, path, "es")
-    path.write_bytes(bytes(data[:100]))   # truncated
+    path.write_bytes(bytes(data[:100]))  # truncated
     with pytest.raises(ValueError, match="the file is damaged; delete it"):
         train_or_load("bpe", corpus(), 200, path, "es")
 
@@ -196,8 +208,11 @@ def test_an_edited_cached_shortlist_names_the_file_to_delete(tmp_path):
     record = json.loads(path.read_text(encoding="utf-8"))
     record["words"][0] = "Diso"
     path.write_text(json.dumps(record), encoding="utf-8")
-    with pytest.raises(ValueError, match=f"the words in {path} do not match the sha256 saved with them: the file is "
-                                         "damaged or was edited; delete it"):
+    with pytest.raises(
+        ValueError,
+        match=f"the words in {path} do not match the sha256 saved with them: the file is "
+        "damaged or was edited; delete it",
+    ):
         train_or_load("word", corpus(), 50, path, "es")
 
 
@@ -207,7 +222,7 @@ def test_a_cached_tokenizer_saved_without_a_sha256_is_made_again(tmp_path, kind)
     first = train_or_load(kind, corpus(), 200, path, "es")
     record_path = path.with_name(path.name + ".stamp.json") if kind == "bpe" else path
     record = json.loads(record_path.read_text(encoding="utf-8"))
-    record.pop("model_sha256" if kind == "bpe" else "words_sha256")   # as an older version saved it
+    record.pop("model_sha256" if kind == "bpe" else "words_sha256")  # as an older version saved it
     if kind == "word":
         record["format"] = "attnmem-shortlist/1"
     record_path.write_text(json.dumps(record), encoding="utf-8")

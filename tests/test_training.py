@@ -26,9 +26,18 @@ def test_train_learns_records_history_and_keeps_one_progress_line(capsys):
         with torch.no_grad():
             return {"error": (model(x).argmax(1) != y).float().mean().item()}
 
-    history = train(model, random_batches(x, y, 32, seed=0), steps=50, device=torch.device("cpu"),
-                    optimizer=torch.optim.Adam(model.parameters(), lr=0.1), loss_fn=nn.functional.cross_entropy,
-                    evaluate=evaluate, eval_every=20, clip_norm=1.0, desc="toy")
+    history = train(
+        model,
+        random_batches(x, y, 32, seed=0),
+        steps=50,
+        device=torch.device("cpu"),
+        optimizer=torch.optim.Adam(model.parameters(), lr=0.1),
+        loss_fn=nn.functional.cross_entropy,
+        evaluate=evaluate,
+        eval_every=20,
+        clip_norm=1.0,
+        desc="toy",
+    )
     assert [row["step"] for row in history] == [20, 40, 50]
     assert history[-1]["error"] < 0.1 < history[0]["train_loss"] and model.training
     # what the runner keeps once carriage returns are coalesced: one line
@@ -44,10 +53,18 @@ def test_train_seconds_leave_out_the_evaluations():
         time.sleep(0.2)
         return {}
 
-    history = train(model, random_batches(x, y, 8, seed=0), steps=6, device=torch.device("cpu"),
-                    optimizer=torch.optim.SGD(model.parameters(), lr=0.1), loss_fn=nn.functional.cross_entropy,
-                    evaluate=slow_evaluation, eval_every=2, progress=False)
+    history = train(
+        model,
+        random_batches(x, y, 8, seed=0),
+        steps=6,
+        device=torch.device("cpu"),
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        loss_fn=nn.functional.cross_entropy,
+        evaluate=slow_evaluation,
+        eval_every=2,
+        progress=False,
+    )
     assert [row["step"] for row in history] == [2, 4, 6]
     for done, row in enumerate(history):
-        assert row["seconds"] - row["train_seconds"] >= 0.2 * done   # the evaluations before this row
+        assert row["seconds"] - row["train_seconds"] >= 0.2 * done  # the evaluations before this row
         assert row["train_seconds"] < 0.2

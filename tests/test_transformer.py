@@ -1,4 +1,5 @@
 """The Transformer: stepping equals teacher forcing, masks, decoding, label smoothing and Eq. 3."""
+
 import math
 
 import pytest
@@ -27,19 +28,21 @@ def batch():
     return source, target_in
 
 
-@pytest.mark.parametrize("options", [{}, {"pre_norm": True}, {"positional": "learned", "tie_output": False},
-                                     {"d_k": 2, "d_v": 3}, {"scale": False}])
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"pre_norm": True}, {"positional": "learned", "tie_output": False}, {"d_k": 2, "d_v": 3}, {"scale": False}],
+)
 def test_stepping_with_the_cache_equals_teacher_forcing(options):
     model, (source, target_in) = make(**options), batch()
     logits, α = model.align(source, target_in)
-    torch.testing.assert_close(model(source, target_in), logits)   # fused and explicit attention agree
+    torch.testing.assert_close(model(source, target_in), logits)  # fused and explicit attention agree
     memory = model.encode(source)
     state = model.initial_state(memory)
     for i in range(target_in.shape[1]):
         log_p, state, α_i = model.step(memory, state, target_in[:, i])
         torch.testing.assert_close(log_p, torch.log_softmax(logits[:, i], -1))
         torch.testing.assert_close(α_i, α[:, i])
-    assert state[0][0].shape == (3, 4, 5, options.get("d_k", 4))   # the cache holds every position once
+    assert state[0][0].shape == (3, 4, 5, options.get("d_k", 4))  # the cache holds every position once
 
 
 def test_no_output_depends_on_a_later_target_token():
@@ -63,10 +66,10 @@ def test_source_padding_changes_nothing(pre_norm):
 def test_encoder_without_positions_is_permutation_equivariant():
     model, (source, _) = make(positional="none"), batch()
     perm = torch.tensor([2, 0, 3, 1, 6, 4, 5])
-    full = source[:1]                                  # no padding: padding must stay at the end
+    full = source[:1]  # no padding: padding must stay at the end
     h = model.encode(full)["h"]
     torch.testing.assert_close(model.encode(full[:, perm])["h"], h[:, perm])
-    h_positions = make().encode(full)["h"]             # sinusoids break the symmetry
+    h_positions = make().encode(full)["h"]  # sinusoids break the symmetry
     assert (make().encode(full[:, perm])["h"] - h_positions[:, perm]).abs().max() > 1e-3
 
 
@@ -86,7 +89,7 @@ def test_attention_maps_are_distributions_that_skip_padding():
 
 def test_beam_of_one_is_greedy():
     model = make()
-    for p in model.parameters():   # sharper distributions than the initial ones
+    for p in model.parameters():  # sharper distributions than the initial ones
         torch.nn.init.normal_(p, std=0.5)
     source, limits = batch()[0], dict(bos_id=BOS, eos_id=EOS, max_ratio=1.0, max_extra=3)
     greedy = decoding.greedy(model, source, **limits)
@@ -127,18 +130,22 @@ def test_label_smoothing_zero_is_cross_entropy_and_matches_torch():
     torch.manual_seed(3)
     logits, target = torch.randn(2, 5, 7), torch.randint(0, 7, (2, 5))
     target[0, 0] = 0
-    torch.testing.assert_close(label_smoothed_nll(logits, target, 0.0, ignore_index=0),
-                               F.cross_entropy(logits.flatten(0, 1), target.flatten(), ignore_index=0))
-    torch.testing.assert_close(label_smoothed_nll(logits, target, 0.1, ignore_index=0),
-                               F.cross_entropy(logits.flatten(0, 1), target.flatten(), ignore_index=0,
-                                               label_smoothing=0.1))
+    torch.testing.assert_close(
+        label_smoothed_nll(logits, target, 0.0, ignore_index=0),
+        F.cross_entropy(logits.flatten(0, 1), target.flatten(), ignore_index=0),
+    )
+    torch.testing.assert_close(
+        label_smoothed_nll(logits, target, 0.1, ignore_index=0),
+        F.cross_entropy(logits.flatten(0, 1), target.flatten(), ignore_index=0, label_smoothing=0.1),
+    )
 
 
 def test_label_smoothing_by_hand():
-    logits = torch.tensor([[math.log(3), 0.0]])     # p = (3/4, 1/4)
-    expected = -(0.95 * math.log(3 / 4) + 0.05 * math.log(1 / 4))   # q = 0.9·(1, 0) + 0.1/2
-    torch.testing.assert_close(label_smoothed_nll(logits, torch.tensor([0]), 0.1, ignore_index=-100),
-                               torch.tensor(expected))
+    logits = torch.tensor([[math.log(3), 0.0]])  # p = (3/4, 1/4)
+    expected = -(0.95 * math.log(3 / 4) + 0.05 * math.log(1 / 4))  # q = 0.9·(1, 0) + 0.1/2
+    torch.testing.assert_close(
+        label_smoothed_nll(logits, torch.tensor([0]), 0.1, ignore_index=-100), torch.tensor(expected)
+    )
 
 
 def test_label_smoothing_ignores_padding():
@@ -153,9 +160,9 @@ def test_label_smoothing_ignores_padding():
 
 
 def test_learning_rate_is_equation_3():
-    assert learning_rate(1, 512, 4000) == pytest.approx(512 ** -0.5 * 4000 ** -1.5)
-    assert learning_rate(16000, 512, 4000) == pytest.approx(512 ** -0.5 / 16000 ** 0.5)
-    assert learning_rate(4000, 512, 4000) == pytest.approx(512 ** -0.5 / 4000 ** 0.5)
+    assert learning_rate(1, 512, 4000) == pytest.approx(512**-0.5 * 4000**-1.5)
+    assert learning_rate(16000, 512, 4000) == pytest.approx(512**-0.5 / 16000**0.5)
+    assert learning_rate(4000, 512, 4000) == pytest.approx(512**-0.5 / 4000**0.5)
     rates = [learning_rate(step, 512, 4000) for step in range(1, 12001)]
     assert max(range(len(rates)), key=rates.__getitem__) + 1 == 4000
 
@@ -164,7 +171,7 @@ def test_lr_lambda_drives_lambda_lr_from_step_one():
     parameter = torch.nn.Parameter(torch.zeros(1))
     optimizer = torch.optim.Adam([parameter], lr=1.0, betas=(0.9, 0.98), eps=1e-9)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(64, warmup_steps=10, factor=2.0))
-    for step in range(1, 25):   # update `step` runs at 2·lrate(step)
+    for step in range(1, 25):  # update `step` runs at 2·lrate(step)
         assert optimizer.param_groups[0]["lr"] == pytest.approx(2 * learning_rate(step, 64, 10))
         optimizer.step()
         scheduler.step()

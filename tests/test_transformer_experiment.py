@@ -1,4 +1,5 @@
 """The Transformer experiments' pieces: the run plan and cache keys, Table 3's rows, the 1/√d_k statistics."""
+
 import math
 
 import pytest
@@ -15,8 +16,9 @@ SMOKE, CPU = trx.PROFILES["smoke"], trx.PROFILES["cpu"]
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    return rnnsearch.prepare(bible.load(REPO / "data" / "cache"), rnnsearch.PROFILES["smoke"], "bpe",
-                             tmp_path_factory.mktemp("tok"))
+    return rnnsearch.prepare(
+        bible.load(REPO / "data" / "cache"), rnnsearch.PROFILES["smoke"], "bpe", tmp_path_factory.mktemp("tok")
+    )
 
 
 def test_table3_heads_keep_the_compute_constant():
@@ -39,7 +41,7 @@ def test_plan_has_one_main_run_per_seed_and_translates_only_where_needed(data):
     assert all(r.steps == CPU.ablation_steps for r in plan if r not in main + short)
     assert all(r.steps == CPU.extrapolation_steps and not r.valid_bleu for r in short)
     assert all(r.valid_bleu for r in plan if r not in short)
-    assert CPU.steps % CPU.eval_every == 0 == CPU.ablation_steps % CPU.eval_every   # Table 3's base row is evaluated
+    assert CPU.steps % CPU.eval_every == 0 == CPU.ablation_steps % CPU.eval_every  # Table 3's base row is evaluated
     assert {r.variant.positional for r in short} == {"sinusoidal", "learned"} and all(r.test_beam == 1 for r in short)
     assert not any(r.test_beam for r in plan if r not in main and r not in short)
     assert len({(r.label, r.seed) for r in plan}) == len(plan)
@@ -62,8 +64,10 @@ def _trained(spec, history) -> runs.TrainedRun:
 def test_table3_rows_read_every_variant_at_the_ablation_update_and_the_base_from_the_main_run():
     spec = trx.RunSpec(trx.Variant("base"), 40, SMOKE.steps, 0, SMOKE)
     main = [_trained(spec, [{"step": 3, "valid_perplexity": 10.0}, {"step": 6, "valid_perplexity": 5.0}])]
-    others = [_trained(trx.RunSpec(v, 40, SMOKE.ablation_steps, 0, SMOKE),
-                       [{"step": 3, "valid_perplexity": 10.0 * (i + 2)}]) for i, v in enumerate(trx.table3_variants(SMOKE))]
+    others = [
+        _trained(trx.RunSpec(v, 40, SMOKE.ablation_steps, 0, SMOKE), [{"step": 3, "valid_perplexity": 10.0 * (i + 2)}])
+        for i, v in enumerate(trx.table3_variants(SMOKE))
+    ]
     rows = trx.table3_rows(others + main, main, SMOKE, 40)
     assert rows["base"] == [{"step": 3, "valid_perplexity": 10.0}]
     assert trx.perplexity_ratios(rows, trx.table3_variants(SMOKE)[0].name) == [2.0]
@@ -73,7 +77,7 @@ def test_table3_rows_read_every_variant_at_the_ablation_update_and_the_base_from
 def test_scaling_statistics_show_the_variance_grow_with_d_k_and_the_unscaled_softmax_saturate():
     frame = trx.scaling_statistics([4, 64, 512], samples=500)
     scaled, unscaled = frame[frame.scaled].set_index("d_k"), frame[~frame.scaled].set_index("d_k")
-    for d_k in (4, 64, 512):   # q·k is a sum of d_k unit-variance products
+    for d_k in (4, 64, 512):  # q·k is a sum of d_k unit-variance products
         assert scaled.loc[d_k, "variance of q·k"] == pytest.approx(d_k, rel=0.1)
     # scaled: the same softmax at every d_k; unscaled: ever more peaked, with a vanishing Jacobian
     assert scaled["softmax entropy"].max() - scaled["softmax entropy"].min() < 0.1
@@ -89,8 +93,14 @@ def test_paper_tables_hold_the_papers_numbers():
 
 def test_paper_rows_stand_in_the_same_relation_to_the_base():
     rows = {v.name: trx.paper_row(v, CPU) for v in [trx.Variant("base")] + trx.table3_variants(CPU)}
-    assert rows == {"base": "base", "h=1": "h=1", "d_k=8": "d_k=16", "learned": "learned", "no positions": None,
-                    "h=1, unscaled": None}
+    assert rows == {
+        "base": "base",
+        "h=1": "h=1",
+        "d_k=8": "d_k=16",
+        "learned": "learned",
+        "no positions": None,
+        "h=1, unscaled": None,
+    }
     gpu = trx.PROFILES["gpu"]
     assert [trx.paper_row(v, gpu) for v in trx.table3_variants(gpu)[:4]] == ["h=1", "h=4", "h=16", "h=32"]
 

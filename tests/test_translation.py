@@ -1,4 +1,5 @@
 """The translation task shared by chapters 2, 4 and 5: preparation, perplexity, costs, and the decoding contract."""
+
 import math
 
 import pytest
@@ -48,8 +49,12 @@ def test_words_counts_the_longer_side(corpus, tmp_path):
 
 def test_identity_names_what_decides_the_token_ids(corpus, tmp_path):
     data = _prepare(corpus, "bpe", tmp_path)
-    assert data.identity() == {"tokenization": "bpe", "vocabulary": 300, "limit": LIMIT,
-                               "corpus": translation.corpus_digest(corpus)}
+    assert data.identity() == {
+        "tokenization": "bpe",
+        "vocabulary": 300,
+        "limit": LIMIT,
+        "corpus": translation.corpus_digest(corpus),
+    }
     assert data.vocabularies() == (len(data.source_tokenizer), len(data.target_tokenizer))
 
 
@@ -70,15 +75,17 @@ def test_training_flops_count_every_matrix_product_of_forward_and_backward():
     B, T, d, h = 3, 7, 16, 4
     stream = iter([((torch.randint(0, 10, (B, T)), None), None)] * 2)
     flops = translation.training_flops(_AttentionOnly(d, h), stream, lambda out, _: out.sum(), updates=2)
-    projections = 4 * 2 * B * T * d * d           # W_Q, W_K, W_V, W_O
-    attention = 2 * 2 * B * h * T * T * (d // h)   # Q Kᵀ and A V
+    projections = 4 * 2 * B * T * d * d  # W_Q, W_K, W_V, W_O
+    attention = 2 * 2 * B * h * T * T * (d // h)  # Q Kᵀ and A V
     assert flops == 3 * (projections + attention)  # backward: a gradient for each operand, twice the forward
 
 
 def test_cost_to_reach_reads_the_first_evaluation_that_gets_there():
-    history = [{"step": 100, "train_seconds": 10.0, "valid_bleu": 3.0, "valid_perplexity": 90.0},
-               {"step": 200, "train_seconds": 21.0, "valid_bleu": 9.5, "valid_perplexity": 40.0},
-               {"step": 300, "train_seconds": 30.0, "valid_bleu": 12.0, "valid_perplexity": 30.0}]
+    history = [
+        {"step": 100, "train_seconds": 10.0, "valid_bleu": 3.0, "valid_perplexity": 90.0},
+        {"step": 200, "train_seconds": 21.0, "valid_bleu": 9.5, "valid_perplexity": 40.0},
+        {"step": 300, "train_seconds": 30.0, "valid_bleu": 12.0, "valid_perplexity": 30.0},
+    ]
     assert translation.cost_to_reach(history, "valid_bleu", 9.0, 1e9) == {"step": 200, "seconds": 21.0, "flops": 2e11}
     assert translation.cost_to_reach(history, "valid_perplexity", 35.0, 1.0, higher=False)["step"] == 300
     never = translation.cost_to_reach(history, "valid_bleu", 20.0, 1.0)
@@ -95,12 +102,14 @@ def test_perplexity_by_length_splits_the_pairs_into_buckets(corpus, tmp_path):
 
 
 def test_every_translator_of_the_book_keeps_the_decoding_contract():
-    models = [RNNsearch(30, 40, embedding=8, hidden=8, alignment=8, maxout=4), RNNencdec(30, 40, embedding=8, hidden=8,
-                                                                                         maxout=4),
-              Transformer(30, 40, layers=1, d_model=16, d_ff=32, heads=2),
-              Captioner(40, variant="soft", annotation_size=8, widths=(4, 4, 4), embedding=8, hidden=8, attention=8)]
+    models = [
+        RNNsearch(30, 40, embedding=8, hidden=8, alignment=8, maxout=4),
+        RNNencdec(30, 40, embedding=8, hidden=8, maxout=4),
+        Transformer(30, 40, layers=1, d_model=16, d_ff=32, heads=2),
+        Captioner(40, variant="soft", annotation_size=8, widths=(4, 4, 4), embedding=8, hidden=8, attention=8),
+    ]
     assert all(isinstance(m, decoding.Translator) for m in models)
     assert not isinstance(nn.Linear(2, 2), decoding.Translator)
     source = torch.tensor([[5, 6, 7, 2], [8, 9, 2, 0]])
-    for model in models[:3]:   # and the shared search runs on each
+    for model in models[:3]:  # and the shared search runs on each
         assert len(decoding.greedy(model.eval(), source, bos_id=1, eos_id=2, max_length=4)) == 2

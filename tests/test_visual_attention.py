@@ -1,10 +1,17 @@
 """Soft and hard visual attention (Xu et al. 2015, Eq. 4-8, 12, 14): weights, masking, the gate, sampling,
 the REINFORCE estimator against the exact gradient, and the doubly stochastic penalty."""
+
 import pytest
 import torch
 
-from attnmem_core.attention.visual import (AttentionScores, HardAttention, SoftAttention, doubly_stochastic_penalty,
-                                           expected_context, reinforce_surrogate)
+from attnmem_core.attention.visual import (
+    AttentionScores,
+    HardAttention,
+    SoftAttention,
+    doubly_stochastic_penalty,
+    expected_context,
+    reinforce_surrogate,
+)
 
 B, L, D, H, A = 3, 6, 5, 4, 7
 
@@ -65,7 +72,7 @@ def test_hard_samples_follow_alpha_and_never_pick_a_masked_location():
     a, h = torch.randn(1, L, D).expand(n, L, D), torch.randn(1, H).expand(n, H)
     hard = HardAttention(D, H, A)
     with torch.no_grad():
-        hard.scores.v.weight.mul_(20)          # a peaked α, far from uniform
+        hard.scores.v.weight.mul_(20)  # a peaked α, far from uniform
     mask = torch.ones(n, L, dtype=torch.bool)
     mask[:, 0] = False
     z, α, _, entropy = hard(a, hard.scores.keys(a), h, sample=True, mask=mask)
@@ -79,7 +86,7 @@ def test_the_expected_score_function_gradient_is_the_exact_gradient_of_the_expec
     torch.manual_seed(0)
     a, h = torch.randn(1, L, D), torch.randn(1, H)
     scores = AttentionScores(D, H, A)
-    w = torch.randn(D, requires_grad=True)                     # the cost's own parameters (the decoder's)
+    w = torch.randn(D, requires_grad=True)  # the cost's own parameters (the decoder's)
     parameters = [w, *scores.parameters()]
 
     def cost(s):
@@ -110,16 +117,17 @@ def test_the_sampled_estimator_averages_to_the_exact_gradient():
     exact = torch.autograd.grad(α @ costs, list(hard.parameters()))
     z, _, log_p, _ = hard(a.expand(n, L, D), hard.scores.keys(a.expand(n, L, D)), h.expand(n, H), sample=True)
     sampled_cost = ((z - target) ** 2).sum(-1)
-    estimate = torch.autograd.grad(reinforce_surrogate(sampled_cost, log_p, float(costs.mean())).mean(),
-                                   list(hard.parameters()))
+    estimate = torch.autograd.grad(
+        reinforce_surrogate(sampled_cost, log_p, float(costs.mean())).mean(), list(hard.parameters())
+    )
     for e, x in zip(estimate, exact):
         assert torch.allclose(e, x, atol=0.03 * x.abs().max().item() + 1e-4)
 
 
 def test_the_doubly_stochastic_penalty_on_a_hand_case():
-    α = torch.tensor([[[0.5, 0.25, 0.25], [0.1, 0.1, 0.8]]])       # column sums 0.6, 0.35, 1.05
-    assert doubly_stochastic_penalty(α).item() == pytest.approx(0.4 ** 2 + 0.65 ** 2 + 0.05 ** 2)
-    padded = torch.cat([α, torch.full((1, 1, 3), 1 / 3)], 1)       # a padding step changes nothing
+    α = torch.tensor([[[0.5, 0.25, 0.25], [0.1, 0.1, 0.8]]])  # column sums 0.6, 0.35, 1.05
+    assert doubly_stochastic_penalty(α).item() == pytest.approx(0.4**2 + 0.65**2 + 0.05**2)
+    padded = torch.cat([α, torch.full((1, 1, 3), 1 / 3)], 1)  # a padding step changes nothing
     steps = torch.tensor([[True, True, False]])
     assert doubly_stochastic_penalty(padded, steps).item() == pytest.approx(0.585)
 

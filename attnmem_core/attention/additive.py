@@ -13,6 +13,7 @@ step reuses it (the paper's appendix makes the same remark); only W_a s_{i−1} 
 step. Padded source positions get α = 0. The paper's initialisation (Appendix B.1): W_a and
 U_a from N(0, 0.001²), v_a = 0, so every alignment starts uniform.
 """
+
 from __future__ import annotations
 
 import torch
@@ -34,11 +35,15 @@ class AdditiveAttention(nn.Module):
         """U_a h_j for every annotation: (B, Tx, key_size) → (B, Tx, hidden_size)."""
         return self.U_a(h)
 
-    def forward(self, s: torch.Tensor, keys: torch.Tensor, h: torch.Tensor,
-                mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """c_i (B, key_size) and α_i (B, Tx) for queries s_{i−1} (B, query_size); mask (B, Tx) is True on real tokens."""
+    def forward(
+        self, s: torch.Tensor, keys: torch.Tensor, h: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """c_i (B, key_size) and α_i (B, Tx) for queries s_{i−1} (B, query_size); mask (B, Tx) is True on real
+        tokens."""
         if mask.shape != keys.shape[:2]:
-            raise ValueError(f"mask has shape {tuple(mask.shape)}; expected (batch, source length) = {tuple(keys.shape[:2])}")
+            raise ValueError(
+                f"mask has shape {tuple(mask.shape)}; expected (batch, source length) = {tuple(keys.shape[:2])}"
+            )
         e = self.v_a(torch.tanh(self.W_a(s).unsqueeze(1) + keys)).squeeze(-1)
         α = torch.softmax(e.masked_fill(~mask, float("-inf")), dim=-1)
         return torch.bmm(α.unsqueeze(1), h).squeeze(1), α

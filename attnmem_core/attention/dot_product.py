@@ -22,6 +22,7 @@ heads once, `attend` lets new queries read them. A decoder's self-attention keep
 and values of the tokens so far and concatenates each new step's onto them (`append`); its
 cross-attention projects the encoder output once per sentence.
 """
+
 from __future__ import annotations
 
 import math
@@ -31,8 +32,16 @@ from torch import nn
 from torch.nn import functional as F
 
 
-def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None,
-                                 *, scale: bool = True, need_weights: bool = False, dropout: float = 0.0):
+def scaled_dot_product_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    scale: bool = True,
+    need_weights: bool = False,
+    dropout: float = 0.0,
+):
     """Eq. 1 on (…, Tq, d_k), (…, Tk, d_k), (…, Tk, d_v) → (output (…, Tq, d_v), weights (…, Tq, Tk) or None).
 
     `mask` is boolean and broadcasts to (…, Tq, Tk); True = may attend. A query with no key
@@ -56,15 +65,25 @@ def causal_mask(queries: int, keys: int | None = None, device=None) -> torch.Ten
 
 
 class MultiHeadAttention(nn.Module):
-    def __init__(self, d_model: int, heads: int, d_k: int | None = None, d_v: int | None = None, bias: bool = True,
-                 dropout: float = 0.0, scale: bool = True):
+    def __init__(
+        self,
+        d_model: int,
+        heads: int,
+        d_k: int | None = None,
+        d_v: int | None = None,
+        bias: bool = True,
+        dropout: float = 0.0,
+        scale: bool = True,
+    ):
         super().__init__()
         if heads < 1:
             raise ValueError(f"heads={heads} must be at least 1")
         if (d_k is None or d_v is None) and d_model % heads:
             missing = " and ".join(name for name, d in (("d_k", d_k), ("d_v", d_v)) if d is None)
-            raise ValueError(f"d_model={d_model} is not divisible by heads={heads}: "
-                             f"the default {missing} = d_model/heads is undefined; give {missing} explicitly")
+            raise ValueError(
+                f"d_model={d_model} is not divisible by heads={heads}: "
+                f"the default {missing} = d_model/heads is undefined; give {missing} explicitly"
+            )
         d_k = d_model // heads if d_k is None else d_k
         d_v = d_model // heads if d_v is None else d_v
         if d_k < 1 or d_v < 1:
@@ -89,9 +108,17 @@ class MultiHeadAttention(nn.Module):
         """The keys and values so far followed by the new step's, along time (dim 2)."""
         return torch.cat((cache[0], new[0]), 2), torch.cat((cache[1], new[1]), 2)
 
-    def attend(self, query: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor], *, key_mask: torch.Tensor | None = None,
-               attn_mask: torch.Tensor | None = None, need_weights: bool = False):
-        """Queries (B, Tq, d_model) read projected keys/values → (output (B, Tq, d_model), weights (B, h, Tq, Tk) or None).
+    def attend(
+        self,
+        query: torch.Tensor,
+        kv: tuple[torch.Tensor, torch.Tensor],
+        *,
+        key_mask: torch.Tensor | None = None,
+        attn_mask: torch.Tensor | None = None,
+        need_weights: bool = False,
+    ):
+        """Queries (B, Tq, d_model) read projected keys/values → (output (B, Tq, d_model), weights (B, h, Tq, Tk)
+        or None).
 
         key_mask (B, Tk): True on real keys. attn_mask (Tq, Tk) or (B, Tq, Tk): True = may attend.
         """
@@ -104,17 +131,29 @@ class MultiHeadAttention(nn.Module):
             mask = key_mask[:, None, None, :]
         if attn_mask is not None:
             if attn_mask.shape not in ((Tq, Tk), (B, Tq, Tk)):
-                raise ValueError(f"attn_mask has shape {tuple(attn_mask.shape)}; expected (queries, keys) = {(Tq, Tk)} "
-                                 f"or (batch, queries, keys) = {(B, Tq, Tk)}")
+                raise ValueError(
+                    f"attn_mask has shape {tuple(attn_mask.shape)}; expected (queries, keys) = {(Tq, Tk)} "
+                    f"or (batch, queries, keys) = {(B, Tq, Tk)}"
+                )
             attn_mask = attn_mask if attn_mask.dim() == 2 else attn_mask[:, None]
             mask = attn_mask if mask is None else mask & attn_mask
         q = self.split(self.W_Q(query), self.d_k)
-        out, weights = scaled_dot_product_attention(q, k, v, mask, scale=self.scale, need_weights=need_weights,
-                                                    dropout=self.dropout if self.training else 0.0)
+        out, weights = scaled_dot_product_attention(
+            q, k, v, mask, scale=self.scale, need_weights=need_weights, dropout=self.dropout if self.training else 0.0
+        )
         return self.W_O(out.transpose(1, 2).flatten(2)), weights
 
-    def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, *,
-                key_mask: torch.Tensor | None = None, attn_mask: torch.Tensor | None = None, need_weights: bool = False):
+    def forward(
+        self,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        *,
+        key_mask: torch.Tensor | None = None,
+        attn_mask: torch.Tensor | None = None,
+        need_weights: bool = False,
+    ):
         """MultiHead(Q, K, V) for (B, Tq, d_model), (B, Tk, d_model), (B, Tk, d_model); masks as in `attend`."""
-        return self.attend(query, self.keys_values(key, value), key_mask=key_mask, attn_mask=attn_mask,
-                           need_weights=need_weights)
+        return self.attend(
+            query, self.keys_values(key, value), key_mask=key_mask, attn_mask=attn_mask, need_weights=need_weights
+        )

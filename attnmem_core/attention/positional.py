@@ -13,6 +13,7 @@ given. "none" adds nothing (the order-blind model).
 Every encoding maps x (B, T, d_model) of positions start … start+T−1 to x + PE; `start` is
 what a decoder stepping one token at a time passes.
 """
+
 from __future__ import annotations
 
 import torch
@@ -24,10 +25,10 @@ KINDS = ("sinusoidal", "learned", "none")
 def sinusoids(positions: torch.Tensor, d_model: int) -> torch.Tensor:
     """PE for integer positions (T,) → (T, d_model), Sec. 3.5; an odd d_model ends with a sine."""
     i = torch.arange(0, d_model, 2, dtype=torch.float32, device=positions.device)
-    angle = positions.float().unsqueeze(-1) / 10000 ** (i / d_model)               # (T, ⌈d_model/2⌉)
+    angle = positions.float().unsqueeze(-1) / 10000 ** (i / d_model)  # (T, ⌈d_model/2⌉)
     pe = torch.empty(len(positions), d_model, device=positions.device)
     pe[:, 0::2] = torch.sin(angle)
-    pe[:, 1::2] = torch.cos(angle[:, :d_model // 2])
+    pe[:, 1::2] = torch.cos(angle[:, : d_model // 2])
     return pe
 
 
@@ -54,13 +55,15 @@ class LearnedEncoding(nn.Module):
     def __init__(self, d_model: int, max_len: int):
         super().__init__()
         self.embedding = nn.Embedding(max_len, d_model)
-        nn.init.normal_(self.embedding.weight, std=d_model ** -0.5)
+        nn.init.normal_(self.embedding.weight, std=d_model**-0.5)
 
     def forward(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
         end, max_len = start + x.shape[1], self.embedding.num_embeddings
         if end > max_len:
-            raise ValueError(f"learned positional embeddings cover positions 0…{max_len - 1} (max_len={max_len}); "
-                             f"got position {end - 1}")
+            raise ValueError(
+                f"learned positional embeddings cover positions 0…{max_len - 1} (max_len={max_len}); "
+                f"got position {end - 1}"
+            )
         return x + self.embedding(torch.arange(start, end, device=x.device)).to(x.dtype)
 
 

@@ -20,6 +20,7 @@ which pushes the model to attend to every part of the image over the whole capti
 W_a a_i does not depend on t, so `AttentionScores.keys` computes it once per image.
 `mask` (B, L), True where a location exists, gives missing locations α = 0.
 """
+
 from __future__ import annotations
 
 import torch
@@ -60,8 +61,9 @@ class SoftAttention(nn.Module):
         self.scores = AttentionScores(annotation_size, hidden_size, attention_size)
         self.f_beta = nn.Linear(hidden_size, 1)
 
-    def forward(self, annotations: torch.Tensor, keys: torch.Tensor, h: torch.Tensor,
-                mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(
+        self, annotations: torch.Tensor, keys: torch.Tensor, h: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(ẑ_t (B, D), α_t (B, L), β_t (B, 1))."""
         α = self.scores.log_weights(keys, h, mask).exp()
         β = torch.sigmoid(self.f_beta(h))
@@ -78,19 +80,28 @@ class HardAttention(nn.Module):
         super().__init__()
         self.scores = AttentionScores(annotation_size, hidden_size, attention_size)
 
-    def forward(self, annotations: torch.Tensor, keys: torch.Tensor, h: torch.Tensor, *, sample: bool,
-                mask: torch.Tensor | None = None):
+    def forward(
+        self,
+        annotations: torch.Tensor,
+        keys: torch.Tensor,
+        h: torch.Tensor,
+        *,
+        sample: bool,
+        mask: torch.Tensor | None = None,
+    ):
         log_α = self.scores.log_weights(keys, h, mask)
         α = log_α.exp()
-        entropy = -(α * log_α.clamp_min(torch.finfo(log_α.dtype).min)).sum(-1)   # 0·log 0 = 0 at masked places
+        entropy = -(α * log_α.clamp_min(torch.finfo(log_α.dtype).min)).sum(-1)  # 0·log 0 = 0 at masked places
         if not sample:
             return expected_context(α, annotations), α, None, entropy
-        s = torch.multinomial(α.detach(), 1)                                      # (B, 1)
+        s = torch.multinomial(α.detach(), 1)  # (B, 1)
         z = annotations.gather(1, s.unsqueeze(-1).expand(-1, -1, annotations.shape[-1])).squeeze(1)
         return z, α, log_α.gather(1, s).squeeze(1), entropy
 
 
-def reinforce_surrogate(cost: torch.Tensor, log_p_samples: torch.Tensor, baseline: float | torch.Tensor) -> torch.Tensor:
+def reinforce_surrogate(
+    cost: torch.Tensor, log_p_samples: torch.Tensor, baseline: float | torch.Tensor
+) -> torch.Tensor:
     """Per example C + (C − b)·log p(s), whose gradient is the estimate ∇C + (C − b)∇log p(s) of ∇E_s[C] (Eq. 12).
 
     cost (B,) is C(s) for the sampled locations, log_p_samples (B,) is Σ_t log p(s_t); (C − b) is a constant.

@@ -9,6 +9,7 @@ The target is the query's value:
 The paper uses 100,000 training, 10,000 validation and 20,000 test sequences. Ours are
 drawn from one fixed seed, so every run, on every machine, sees the same sequences.
 """
+
 from __future__ import annotations
 
 import functools
@@ -46,9 +47,15 @@ class RetrievalSplit:
         """Hash of the split as text, one `sequence<TAB>answer` line each."""
         chars = np.frombuffer(VOCAB.encode(), dtype=np.uint8)[self.x.numpy()]
         n = len(self)
-        lines = np.concatenate([chars, np.full((n, 1), ord("\t"), np.uint8),
-                                (ord("0") + self.y.numpy()).astype(np.uint8)[:, None],
-                                np.full((n, 1), ord("\n"), np.uint8)], axis=1)
+        lines = np.concatenate(
+            [
+                chars,
+                np.full((n, 1), ord("\t"), np.uint8),
+                (ord("0") + self.y.numpy()).astype(np.uint8)[:, None],
+                np.full((n, 1), ord("\n"), np.uint8),
+            ],
+            axis=1,
+        )
         return hashlib.sha256(lines.tobytes()).hexdigest()
 
 
@@ -57,9 +64,9 @@ def make_split(n: int, rng: np.random.Generator) -> RetrievalSplit:
     values = rng.integers(0, len(VALUES), size=(n, PAIRS))
     which = rng.integers(0, PAIRS, size=n)
     x = np.empty((n, SEQUENCE_LENGTH), dtype=np.int64)
-    x[:, 0:2 * PAIRS:2] = keys
-    x[:, 1:2 * PAIRS:2] = len(KEYS) + values
-    x[:, 2 * PAIRS:2 * PAIRS + 2] = _SEPARATOR
+    x[:, 0 : 2 * PAIRS : 2] = keys
+    x[:, 1 : 2 * PAIRS : 2] = len(KEYS) + values
+    x[:, 2 * PAIRS : 2 * PAIRS + 2] = _SEPARATOR
     x[:, -1] = keys[np.arange(n), which]
     y = values[np.arange(n), which]
     return RetrievalSplit(torch.from_numpy(x), torch.from_numpy(y))
@@ -89,7 +96,7 @@ def encode(text: str) -> torch.Tensor:
 
 def answer(text: str) -> int:
     """The task's definition, read off the text: the digit stored under the query key."""
-    keys, values, query = text[0:2 * PAIRS:2], text[1:2 * PAIRS:2], text[-1]
+    keys, values, query = text[0 : 2 * PAIRS : 2], text[1 : 2 * PAIRS : 2], text[-1]
     if query not in keys:
         raise ValueError(f"{text!r}: the query key {query!r} is not among the stored keys {keys!r}")
     return int(values[keys.index(query)])

@@ -64,6 +64,7 @@ files' sha256 it was built from, the alignment counts and the sha256 of the tabl
 checked on every load: a verse edited by hand (and the file compressed again) is an error
 naming the file to delete, as a truncated file is.
 """
+
 from __future__ import annotations
 
 import csv
@@ -89,18 +90,32 @@ from attnmem_core.data.user_corpus import ParallelCorpus
 
 SOURCES = Path(__file__).resolve().parents[2] / "data" / "sources.json"
 NAME = "bible_en_es"
-CACHE_VERSION = 2            # raise when cleaning, alignment or the file's format changes: its name holds it
+CACHE_VERSION = 2  # raise when cleaning, alignment or the file's format changes: its name holds it
 SPLIT_SEED = 2015
 TEST_SHARE, VALID_SHARE = 0.05, 0.025
-SHIFT_LIMIT = 0.23           # mean |log r - log m| of a chapter numbered differently in the two modules
-RATIO_LIMIT = math.log(2)    # |log r - log m| of a pair whose verses are split differently
+SHIFT_LIMIT = 0.23  # mean |log r - log m| of a chapter numbered differently in the two modules
+RATIO_LIMIT = math.log(2)  # |log r - log m| of a pair whose verses are split differently
 SIDES = ("source", "target")
 COLUMNS = ["book", "chapter", "verse", "source", "target"]
-BOOKS = [book[1] for testament in ("ot", "nt") for book in canons["kjv"][testament]]   # OSIS names, in order
+BOOKS = [book[1] for testament in ("ot", "nt") for book in canons["kjv"][testament]]  # OSIS names, in order
 
 # words before which an added object pronoun is not an enclitic (reviewed on every such place in the RV1909)
-NOT_VERBS = {"no", "que", "y", "de", "como", "cuánto", "os", "ellos", "gentes", "dios", "jehová", "josué",
-             "desolado", "dejaban"}
+NOT_VERBS = {
+    "no",
+    "que",
+    "y",
+    "de",
+    "como",
+    "cuánto",
+    "os",
+    "ellos",
+    "gentes",
+    "dios",
+    "jehová",
+    "josué",
+    "desolado",
+    "dejaban",
+}
 ENCLITICS = {"lo", "la", "le", "los", "las", "les", "nos", "os", "me", "te"}
 # Psalm 119:1 opens with its acrostic heading, in capitals in both translations: not the chapter's first word
 HEADINGS = {"ALEPH"}
@@ -117,6 +132,7 @@ _WORD = re.compile(r"[^\W\d_]+")
 
 # ---- cleaning -------------------------------------------------------------------------------
 
+
 def _added(match: re.Match) -> str:
     before, words = match.group(1), match.group(2)
     first = words.split()[0].lower() if words.split() else ""
@@ -128,7 +144,7 @@ def clean(osis: str) -> str:
     """The plain text of one verse's OSIS markup, without the artefacts listed in the module docstring."""
     end = _BOOK_END.search(osis)
     if end:
-        osis = osis[:end.start()]                        # back matter appended to a book's last verse
+        osis = osis[: end.start()]  # back matter appended to a book's last verse
     osis = _NOTE.sub(" ", osis)
     osis = _SPEAKER.sub(" ", osis)
     osis = _CANONICAL_TITLE.sub(r" \1 ", osis)
@@ -149,8 +165,12 @@ def word_cases(texts) -> tuple[Counter, Counter]:
             word = match.group()
             if word.islower():
                 lower[word] += 1
-            elif word.istitle() and previous and previous.group().islower() and \
-                    text[previous.end():match.start()] == " ":
+            elif (
+                word.istitle()
+                and previous
+                and previous.group().islower()
+                and text[previous.end() : match.start()] == " "
+            ):
                 names[word] += 1
             previous = match
     return lower, names
@@ -167,7 +187,7 @@ def recase_opening(text: str, lower: Counter, names: Counter) -> str:
     for match in _WORD.finditer(text):
         word = match.group()
         capitals = len(word) > 1 and word.isupper() and word not in HEADINGS
-        if capitals and (not run or text[run[-1].end():match.start()] == " "):
+        if capitals and (not run or text[run[-1].end() : match.start()] == " "):
             run.append(match)
         elif run:
             break
@@ -175,10 +195,10 @@ def recase_opening(text: str, lower: Counter, names: Counter) -> str:
         return text
     words = [m.group() for m in run]
     words = [w.capitalize() if names[w.capitalize()] > lower[w.lower()] else w.lower() for w in words]
-    before = text[:run[0].start()].rstrip(" ¡¿“‘(")
+    before = text[: run[0].start()].rstrip(" ¡¿“‘(")
     if not before or before[-1] in ".!?:":
         words[0] = words[0][0].upper() + words[0][1:]
-    return text[:run[0].start()] + " ".join(words) + text[run[-1].end():]
+    return text[: run[0].start()] + " ".join(words) + text[run[-1].end() :]
 
 
 def recase_openings(verses: dict) -> dict:
@@ -189,17 +209,20 @@ def recase_openings(verses: dict) -> dict:
 
 # ---- reading the modules --------------------------------------------------------------------
 
+
 def source() -> dict:
     return json.loads(SOURCES.read_text())[NAME]
 
 
 def _open_module(sword_root: Path, module: str):
     from pysword.modules import SwordModules
+
     modules = SwordModules(str(sword_root))
     found = modules.parse_modules()
     if module not in found:
-        raise debian.DataSourceError(f"{sword_root}/mods.d has no .conf for module {module} (it has "
-                                     f"{', '.join(sorted(found)) or 'none'})")
+        raise debian.DataSourceError(
+            f"{sword_root}/mods.d has no .conf for module {module} (it has {', '.join(sorted(found)) or 'none'})"
+        )
     return modules.get_bible_from_module(module)
 
 
@@ -214,8 +237,10 @@ def read_module(sword_root: Path, module: str, books: list[str] | None = None) -
             refs = [(book.osis_name, c, v) for c, n in enumerate(book.chapter_lengths, 1) for v in range(1, n + 1)]
             texts = list(bible.get_iter(books=book.name, clean=False))
             if len(texts) != len(refs):
-                raise debian.DataSourceError(f"module {module} in {sword_root}: {book.osis_name} gave {len(texts)} "
-                                             f"verses, its versification has {len(refs)}")
+                raise debian.DataSourceError(
+                    f"module {module} in {sword_root}: {book.osis_name} gave {len(texts)} "
+                    f"verses, its versification has {len(refs)}"
+                )
             verses.update(zip(refs, texts))
     return verses
 
@@ -251,6 +276,7 @@ def sword_roots(data_dir: str | Path, sword_dir: str | Path | None = None) -> di
 
 # ---- aligning -------------------------------------------------------------------------------
 
+
 def align(source_verses: dict, target_verses: dict) -> tuple[pd.DataFrame, dict]:
     """Cleaned verses of both sides paired by reference, less the verses and chapters the rules drop; the counts."""
     common = [ref for ref in source_verses if ref in target_verses]
@@ -258,12 +284,16 @@ def align(source_verses: dict, target_verses: dict) -> tuple[pd.DataFrame, dict]
     for ref in source_verses:
         if ref not in target_verses:
             only_source[ref[0]] += 1
-    counts = {"source_verses": len(source_verses), "target_verses": len(target_verses),
-              "common_references": len(common), "source_only_references": dict(only_source),
-              "target_only_references": sum(ref not in source_verses for ref in target_verses),
-              "empty_source": sum(not source_verses[ref] for ref in common),
-              "empty_target": sum(not target_verses[ref] for ref in common),
-              "empty_both": sum(not source_verses[ref] and not target_verses[ref] for ref in common)}
+    counts = {
+        "source_verses": len(source_verses),
+        "target_verses": len(target_verses),
+        "common_references": len(common),
+        "source_only_references": dict(only_source),
+        "target_only_references": sum(ref not in source_verses for ref in target_verses),
+        "empty_source": sum(not source_verses[ref] for ref in common),
+        "empty_target": sum(not target_verses[ref] for ref in common),
+        "empty_both": sum(not source_verses[ref] and not target_verses[ref] for ref in common),
+    }
     kept = [ref for ref in common if source_verses[ref] and target_verses[ref]]
     log_ratio = {ref: math.log(len(target_verses[ref]) / len(source_verses[ref])) for ref in kept}
     median = float(np.median(list(log_ratio.values())))
@@ -275,10 +305,15 @@ def align(source_verses: dict, target_verses: dict) -> tuple[pd.DataFrame, dict]
     kept = [ref for ref in kept if ref[:2] not in set(shifted)]
     outliers = [ref for ref in kept if abs(log_ratio[ref] - median) > RATIO_LIMIT]
     kept = [ref for ref in kept if abs(log_ratio[ref] - median) <= RATIO_LIMIT]
-    counts.update({"median_length_ratio": round(math.exp(median), 4),
-                   "shifted_chapters": [f"{book} {chapter}" for book, chapter in shifted],
-                   "pairs_in_shifted_chapters": len(in_shifted), "length_ratio_outliers": len(outliers),
-                   "pairs": len(kept)})
+    counts.update(
+        {
+            "median_length_ratio": round(math.exp(median), 4),
+            "shifted_chapters": [f"{book} {chapter}" for book, chapter in shifted],
+            "pairs_in_shifted_chapters": len(in_shifted),
+            "length_ratio_outliers": len(outliers),
+            "pairs": len(kept),
+        }
+    )
     frame = pd.DataFrame([(*ref, source_verses[ref], target_verses[ref]) for ref in kept], columns=COLUMNS)
     return frame, counts
 
@@ -286,24 +321,30 @@ def align(source_verses: dict, target_verses: dict) -> tuple[pd.DataFrame, dict]
 def extract(roots: dict[str, Path]) -> tuple[pd.DataFrame, dict]:
     """Read, clean and align both modules (one to two minutes)."""
     spec = source()
-    verses = {side: {ref: clean(osis) for ref, osis in read_module(roots[side], spec[side]["module"]).items()}
-              for side in SIDES}
+    verses = {
+        side: {ref: clean(osis) for ref, osis in read_module(roots[side], spec[side]["module"]).items()}
+        for side in SIDES
+    }
     verses["target"] = recase_openings(verses["target"])
     return align(verses["source"], verses["target"])
 
 
 # ---- the cache ------------------------------------------------------------------------------
 
+
 def cache_path(data_dir: str | Path) -> Path:
     spec = source()
-    versions = "_".join(f"{spec[side]['debian']['package'].removeprefix('sword-text-')}"
-                        f"{spec[side]['debian']['version']}" for side in SIDES)
+    versions = "_".join(
+        f"{spec[side]['debian']['package'].removeprefix('sword-text-')}{spec[side]['debian']['version']}"
+        for side in SIDES
+    )
     return Path(data_dir) / "bible" / f"en-es_{versions}_v{CACHE_VERSION}.tsv.gz"
 
 
 def _pins(spec: dict) -> dict:
-    return {side: {"module": spec[side]["module"], **spec[side]["debian"], "files": spec[side]["files"]}
-            for side in SIDES}
+    return {
+        side: {"module": spec[side]["module"], **spec[side]["debian"], "files": spec[side]["files"]} for side in SIDES
+    }
 
 
 def write_cache(frame: pd.DataFrame, counts: dict, path: Path) -> None:
@@ -312,10 +353,17 @@ def write_cache(frame: pd.DataFrame, counts: dict, path: Path) -> None:
     for column in ("source", "target"):
         if frame[column].str.contains(r"[\t\n\r]").any():
             raise ValueError("a cleaned verse holds a tab or line break; `clean` must collapse white space")
-    table = ("\t".join(COLUMNS) + "\n" +
-             "".join("\t".join(map(str, row)) + "\n" for row in frame.itertuples(index=False))).encode()
-    header = {"dataset": NAME, "cache_version": CACHE_VERSION, "reader": f"pysword {metadata.version('pysword')}",
-              **_pins(source()), "alignment": counts, "table_sha256": hashlib.sha256(table).hexdigest()}
+    table = (
+        "\t".join(COLUMNS) + "\n" + "".join("\t".join(map(str, row)) + "\n" for row in frame.itertuples(index=False))
+    ).encode()
+    header = {
+        "dataset": NAME,
+        "cache_version": CACHE_VERSION,
+        "reader": f"pysword {metadata.version('pysword')}",
+        **_pins(source()),
+        "alignment": counts,
+        "table_sha256": hashlib.sha256(table).hexdigest(),
+    }
     with atomic_write(path) as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as out:
         out.write(("#" + json.dumps(header) + "\n").encode() + table)
 
@@ -329,35 +377,53 @@ def read_cache(path: Path) -> tuple[pd.DataFrame, dict]:
             table = f.read()
         if (found := hashlib.sha256(table).hexdigest()) != header.get("table_sha256"):
             raise ValueError(f"its table has sha256 {found}, its header says {header.get('table_sha256')}")
-        frame = pd.read_csv(io.BytesIO(table), sep="\t", quoting=csv.QUOTE_NONE, keep_default_na=False,
-                            na_filter=False, encoding="utf-8",
-                            dtype={"book": str, "chapter": np.int64, "verse": np.int64, "source": str, "target": str})
+        frame = pd.read_csv(
+            io.BytesIO(table),
+            sep="\t",
+            quoting=csv.QUOTE_NONE,
+            keep_default_na=False,
+            na_filter=False,
+            encoding="utf-8",
+            dtype={"book": str, "chapter": np.int64, "verse": np.int64, "source": str, "target": str},
+        )
         pairs = header["alignment"]["pairs"]
     except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError, zlib.error) as error:
         reason = " ".join(str(error).split())
         raise debian.DataSourceError(f"{path} is damaged ({type(error).__name__}: {reason}); {fix}") from error
     if list(frame.columns) != COLUMNS or len(frame) != pairs or (frame[["source", "target"]] == "").any(axis=None):
-        raise debian.DataSourceError(f"{path} is damaged (expected {pairs} non-empty pairs in columns {COLUMNS}, "
-                                     f"found {len(frame)} rows in columns {list(frame.columns)}); {fix}")
-    if header.get("dataset") != NAME or header.get("cache_version") != CACHE_VERSION or \
-            any(header.get(side) != pins for side, pins in _pins(source()).items()):
-        raise debian.DataSourceError(f"{path} was built from other module files or by other code than "
-                                     f"data/sources.json and this version pin; {fix}")
+        raise debian.DataSourceError(
+            f"{path} is damaged (expected {pairs} non-empty pairs in columns {COLUMNS}, "
+            f"found {len(frame)} rows in columns {list(frame.columns)}); {fix}"
+        )
+    if (
+        header.get("dataset") != NAME
+        or header.get("cache_version") != CACHE_VERSION
+        or any(header.get(side) != pins for side, pins in _pins(source()).items())
+    ):
+        raise debian.DataSourceError(
+            f"{path} was built from other module files or by other code than "
+            f"data/sources.json and this version pin; {fix}"
+        )
     return frame, header
 
 
 # ---- splits and the corpus ------------------------------------------------------------------
 
+
 def chapter_splits() -> dict[tuple[str, int], str]:
     """Each chapter of the KJV versification → 'train', 'valid' or 'test', by the rule in the module docstring."""
-    chapters = [(book[1], c) for testament in ("ot", "nt") for book in canons["kjv"][testament]
-                for c in range(1, len(book[3]) + 1)]
+    chapters = [
+        (book[1], c)
+        for testament in ("ot", "nt")
+        for book in canons["kjv"][testament]
+        for c in range(1, len(book[3]) + 1)
+    ]
     chapters.sort(key=lambda chapter: (BOOKS.index(chapter[0]), chapter[1]))
     n_test, n_valid = round(TEST_SHARE * len(chapters)), round(VALID_SHARE * len(chapters))
     order = np.random.default_rng(SPLIT_SEED).permutation(len(chapters))
     split = {chapters[i]: "train" for i in order}
     split.update({chapters[i]: "test" for i in order[:n_test]})
-    split.update({chapters[i]: "valid" for i in order[n_test:n_test + n_valid]})
+    split.update({chapters[i]: "valid" for i in order[n_test : n_test + n_valid]})
     return split
 
 
@@ -375,17 +441,24 @@ def load(data_dir: str | Path, *, sword_dir: str | Path | None = None) -> Parall
     frame["ref"] = frame.book + " " + frame.chapter.astype(str) + ":" + frame.verse.astype(str)
     assignment = chapter_splits()
     split = pd.Series([assignment[key] for key in zip(frame.book, frame.chapter)], index=frame.index)
-    parts = {name: frame.loc[split == name, ["source", "target", "ref"]].reset_index(drop=True)
-             for name in ("train", "valid", "test")}
+    parts = {
+        name: frame.loc[split == name, ["source", "target", "ref"]].reset_index(drop=True)
+        for name in ("train", "valid", "test")
+    }
     chapters = pd.Series(list(zip(frame.book, frame.chapter))).groupby(split.to_numpy()).nunique()
     provenance = {
-        "dataset": NAME, "description": source()["description"], "languages": {"source": "en", "target": "es"},
-        "reader": header["reader"], **{side: header[side] for side in SIDES},
+        "dataset": NAME,
+        "description": source()["description"],
+        "languages": {"source": "en", "target": "es"},
+        "reader": header["reader"],
+        **{side: header[side] for side in SIDES},
         "cache": {"path": str(path), "sha256": debian.sha256(path)},
         "alignment": header["alignment"],
-        "split_rule": (f"whole chapters: the {len(assignment)} KJV chapters sorted by (book in pysword's KJV canon, "
-                       f"chapter), permuted by numpy.random.default_rng({SPLIT_SEED}); the first "
-                       f"round({TEST_SHARE} n) test, the next round({VALID_SHARE} n) valid, the rest train"),
+        "split_rule": (
+            f"whole chapters: the {len(assignment)} KJV chapters sorted by (book in pysword's KJV canon, "
+            f"chapter), permuted by numpy.random.default_rng({SPLIT_SEED}); the first "
+            f"round({TEST_SHARE} n) test, the next round({VALID_SHARE} n) valid, the rest train"
+        ),
         "split_seed": SPLIT_SEED,
         "sizes": {name: len(part) for name, part in parts.items()},
         "chapters": {name: int(chapters.get(name, 0)) for name in parts},

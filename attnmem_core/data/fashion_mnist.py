@@ -26,6 +26,7 @@ package, which `debian.fetch` puts there by one rename.
 The class names are single lowercase words, so that captions can use them as tokens:
 CLASSES[k] for label k (upstream: TITLES[k]).
 """
+
 from __future__ import annotations
 
 import gzip
@@ -43,7 +44,7 @@ SOURCES = Path(__file__).resolve().parents[2] / "data" / "sources.json"
 NAME = "fashion_mnist"
 CLASSES = ("tshirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot")
 TITLES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
-SIDE = 28                                     # pixels per image side
+SIDE = 28  # pixels per image side
 SIZES = {"train": 60_000, "test": 10_000}
 UNSIGNED_BYTE = 0x08
 GZIP_MAGIC = b"\x1f\x8b"
@@ -64,21 +65,25 @@ def read_idx(path: str | Path, shape: tuple[int, ...]) -> np.ndarray:
         try:
             raw = gzip.decompress(raw)
         except (EOFError, OSError, zlib.error) as error:
-            raise IdxFormatError(f"{path} is a damaged or truncated gzip file ({type(error).__name__}: "
-                                 f"{error})") from error
+            raise IdxFormatError(
+                f"{path} is a damaged or truncated gzip file ({type(error).__name__}: {error})"
+            ) from error
     dims = len(shape)
     magic = bytes([0, 0, UNSIGNED_BYTE, dims])
     if len(raw) < 4 + 4 * dims:
-        raise IdxFormatError(f"{path} is truncated: {len(raw)} bytes, too short for an IDX header of "
-                             f"{dims} dimension(s)")
+        raise IdxFormatError(
+            f"{path} is truncated: {len(raw)} bytes, too short for an IDX header of {dims} dimension(s)"
+        )
     if raw[:4] != magic:
-        raise IdxFormatError(f"{path} has magic number 0x{raw[:4].hex()}, expected 0x{magic.hex()} "
-                             f"(unsigned bytes, {dims} dimension(s)): not the expected IDX file")
-    found = tuple(int.from_bytes(raw[4 + 4 * k:8 + 4 * k], "big") for k in range(dims))
+        raise IdxFormatError(
+            f"{path} has magic number 0x{raw[:4].hex()}, expected 0x{magic.hex()} "
+            f"(unsigned bytes, {dims} dimension(s)): not the expected IDX file"
+        )
+    found = tuple(int.from_bytes(raw[4 + 4 * k : 8 + 4 * k], "big") for k in range(dims))
     if found != tuple(shape):
         what = "count" if found[0] != shape[0] else "item shape"
         raise IdxFormatError(f"{path} has a wrong {what}: its header says {found}, expected {tuple(shape)}")
-    body = memoryview(raw)[4 + 4 * dims:]
+    body = memoryview(raw)[4 + 4 * dims :]
     expected = int(np.prod(shape))
     if len(body) < expected:
         raise IdxFormatError(f"{path} is truncated: {len(body)} bytes of data, its header announces {expected}")
@@ -97,8 +102,9 @@ def read_labels(path: str | Path, count: int) -> torch.Tensor:
     labels = read_idx(path, (count,))
     if labels.size and labels.max() >= len(CLASSES):
         bad = int(np.flatnonzero(labels >= len(CLASSES))[0])
-        raise IdxFormatError(f"{path} has label {labels[bad]} at index {bad}; Fashion-MNIST's labels are "
-                             f"0-{len(CLASSES) - 1}")
+        raise IdxFormatError(
+            f"{path} has label {labels[bad]} at index {bad}; Fashion-MNIST's labels are 0-{len(CLASSES) - 1}"
+        )
     return torch.from_numpy(labels.astype(np.int64))
 
 

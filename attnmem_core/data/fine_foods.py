@@ -21,6 +21,7 @@ run on every machine tunes on the same 500 reviews. The R data has a few reviews
 several products (20 repeated rows in training; 7 test reviews also appear in training):
 validation takes none of them, and the test set stays as published.
 """
+
 from __future__ import annotations
 
 import bz2
@@ -39,15 +40,18 @@ from attnmem_core.data import debian
 
 SOURCES = Path(__file__).resolve().parents[2] / "data" / "sources.json"
 NAME = "small_fine_foods"
-CLASSES = ("great", "other")   # the R factor's levels, in order: label 0 is `great`
+CLASSES = ("great", "other")  # the R factor's levels, in order: label 0 is `great`
 SIZES = {"train": 4_000, "test": 1_000}
 VALID_SIZE = 500
 SPLIT_SEED = 2016
 
 
 # tidyverse data frames are tibbles, classes c("tbl_df", "tbl", "data.frame"): plain data frames to us
-_CONSTRUCTORS = {**rdata.conversion.DEFAULT_CLASS_MAP, "tbl_df": rdata.conversion.dataframe_constructor,
-                 "tbl": rdata.conversion.dataframe_constructor}
+_CONSTRUCTORS = {
+    **rdata.conversion.DEFAULT_CLASS_MAP,
+    "tbl_df": rdata.conversion.dataframe_constructor,
+    "tbl": rdata.conversion.dataframe_constructor,
+}
 
 
 class DataFormatError(ValueError):
@@ -55,6 +59,7 @@ class DataFormatError(ValueError):
 
 
 # ---- R's lazy-load database --------------------------------------------------------------
+
 
 def read_index(rdx: Path) -> dict:
     """The .rdx index: {'variables': name → (offset, length), 'compressed': 1 | 2 | 3}."""
@@ -76,17 +81,21 @@ def unframe(entry: bytes, compressed: int) -> bytes:
     else:
         kind = b"1"
     decoders = {
-        b"Z": lambda p: lzma.decompress(p, format=lzma.FORMAT_RAW,
-                                        filters=[{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}]),
-        b"2": bz2.decompress, b"1": zlib.decompress, b"0": bytes,
+        b"Z": lambda p: lzma.decompress(
+            p, format=lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}]
+        ),
+        b"2": bz2.decompress,
+        b"1": zlib.decompress,
+        b"0": bytes,
     }
     if kind not in decoders:
         raise DataFormatError(f"a lazy-load entry has compression type {kind!r}; R writes Z, 2, 1 or 0")
     try:
         data = decoders[kind](payload)
     except (lzma.LZMAError, OSError, zlib.error, ValueError) as error:
-        raise DataFormatError(f"a lazy-load entry (type {kind.decode(errors='replace')}) does not decompress: "
-                              f"{error}") from error
+        raise DataFormatError(
+            f"a lazy-load entry (type {kind.decode(errors='replace')}) does not decompress: {error}"
+        ) from error
     if len(data) != length:
         raise DataFormatError(f"a lazy-load entry holds {len(data)} bytes, but its header says {length}")
     return data
@@ -111,6 +120,7 @@ def read_object(rdx: Path, rdb: Path, name: str):
 
 
 # ---- the data set ------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class FineFoods:
@@ -137,11 +147,17 @@ def as_reviews(frame, name: str, rows: int) -> pd.DataFrame:
     if levels != CLASSES:
         raise DataFormatError(f"R object {name!r}: score has levels {levels}, expected {CLASSES}")
     if len(frame) != rows or frame["review"].isna().any() or frame["score"].isna().any():
-        raise DataFormatError(f"R object {name!r}: expected {rows} reviews, each with a score; found {len(frame)} "
-                              f"rows, {int(frame['review'].isna().sum())} without a review")
-    return pd.DataFrame({"review": frame["review"].astype(str).to_numpy(),
-                         "label": frame["score"].cat.codes.to_numpy().astype(np.int64),
-                         "product": frame["product"].astype(str).to_numpy()})
+        raise DataFormatError(
+            f"R object {name!r}: expected {rows} reviews, each with a score; found {len(frame)} "
+            f"rows, {int(frame['review'].isna().sum())} without a review"
+        )
+    return pd.DataFrame(
+        {
+            "review": frame["review"].astype(str).to_numpy(),
+            "label": frame["score"].cat.codes.to_numpy().astype(np.int64),
+            "product": frame["product"].astype(str).to_numpy(),
+        }
+    )
 
 
 def load(data_dir: str | Path) -> FineFoods:
@@ -160,5 +176,6 @@ def load(data_dir: str | Path) -> FineFoods:
     chosen = np.zeros(len(train), dtype=bool)
     chosen[np.random.default_rng(SPLIT_SEED).permutation(once)[:VALID_SIZE]] = True
     valid, train = train[chosen], train[~chosen]
-    return FineFoods(train.reset_index(drop=True), valid.reset_index(drop=True), test.reset_index(drop=True),
-                     dict(spec["files"]))
+    return FineFoods(
+        train.reset_index(drop=True), valid.reset_index(drop=True), test.reset_index(drop=True), dict(spec["files"])
+    )

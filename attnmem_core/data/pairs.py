@@ -8,6 +8,7 @@ Recurrent decoders pay for every padded step, so batches hold sentences of about
 length: each epoch sorts the pairs by length (ties broken at random) and cuts the sorted
 list into batches of at most `max_tokens` padded tokens, then shuffles the batches.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
@@ -19,7 +20,7 @@ import torch
 def pad(sequences: Sequence[Sequence[int]], pad_id: int) -> torch.Tensor:
     out = torch.full((len(sequences), max(map(len, sequences))), pad_id, dtype=torch.long)
     for row, sequence in enumerate(sequences):
-        out[row, :len(sequence)] = torch.as_tensor(sequence, dtype=torch.long)
+        out[row, : len(sequence)] = torch.as_tensor(sequence, dtype=torch.long)
     return out
 
 
@@ -28,8 +29,9 @@ def with_markers(source: Sequence[Sequence[int]], target: Sequence[Sequence[int]
     return [list(x) + [eos_id] for x in source], [[bos_id] + list(y) + [eos_id] for y in target]
 
 
-def length_batches(source: Sequence[Sequence[int]], target: Sequence[Sequence[int]], *, max_tokens: int,
-                   rng: np.random.Generator) -> list[np.ndarray]:
+def length_batches(
+    source: Sequence[Sequence[int]], target: Sequence[Sequence[int]], *, max_tokens: int, rng: np.random.Generator
+) -> list[np.ndarray]:
     """One epoch's batches (arrays of pair indices): similar lengths together, in random order."""
     lengths = np.array([max(len(x), len(y)) for x, y in zip(source, target)])
     if lengths.max() > max_tokens:
@@ -44,8 +46,9 @@ def length_batches(source: Sequence[Sequence[int]], target: Sequence[Sequence[in
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def training_batches(source: Sequence[Sequence[int]], target: Sequence[Sequence[int]], *, max_tokens: int,
-                     pad_id: int, seed: int) -> Iterator[tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor]]:
+def training_batches(
+    source: Sequence[Sequence[int]], target: Sequence[Sequence[int]], *, max_tokens: int, pad_id: int, seed: int
+) -> Iterator[tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor]]:
     """Endless ((source, target_in), target_out) batches over `with_markers` pairs, a new epoch after each pass."""
     rng = np.random.default_rng(seed)
     while True:

@@ -76,6 +76,7 @@ temporary name and renamed, so a failure leaves no file; a file whose header doe
 or whose arrays do not match the sha256 stored with them (an image edited and the file saved
 again), is refused with a message naming it.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -95,33 +96,42 @@ from attnmem_core.atomic import atomic_write
 from attnmem_core.data import debian, fashion_mnist
 from attnmem_core.data.fashion_mnist import CLASSES, SIDE
 
-CACHE_VERSION = 2   # raise when composing or the file's format changes: the cache file's name depends on it
+CACHE_VERSION = 2  # raise when composing or the file's format changes: the cache file's name depends on it
 DATASET = "fashion_mnist_scenes"
 SPLITS = ("train", "test")
 MAX_ITEMS = 4
 MAX_REFERENCES = 5
 PLACE_TRIES, SCENE_TRIES, CAPTION_TRIES = 50, 20, 200
 
-Box = tuple[int, int, int, int]   # (x0, y0, x1, y1), x1 and y1 exclusive
+Box = tuple[int, int, int, int]  # (x0, y0, x1, y1), x1 and y1 exclusive
 
-RELATIONS = {   # relation → its wordings
+RELATIONS = {  # relation → its wordings
     "left": (("left", "of"), ("to", "the", "left", "of"), ("on", "the", "left", "of")),
     "right": (("right", "of"), ("to", "the", "right", "of"), ("on", "the", "right", "of")),
     "above": (("above",), ("over",)),
     "below": (("below",), ("under",), ("beneath",)),
 }
 REGIONS = {
-    "left": (("on", "the", "left"),), "right": (("on", "the", "right"),),
-    "top": (("at", "the", "top"),), "bottom": (("at", "the", "bottom"),),
+    "left": (("on", "the", "left"),),
+    "right": (("on", "the", "right"),),
+    "top": (("at", "the", "top"),),
+    "bottom": (("at", "the", "bottom"),),
     "middle": (("in", "the", "middle"), ("in", "the", "centre")),
 }
-DETERMINERS = (("a",), ("one",), ("a", "single"), ("just", "a"), ("only", "one"))   # all for one item; "a" else
+DETERMINERS = (("a",), ("one",), ("a", "single"), ("just", "a"), ("only", "one"))  # all for one item; "a" else
 CONNECTIVES = ("and", "which", "is")
-VOCABULARY = tuple(sorted(set(CLASSES) | set(CONNECTIVES) | {w for group in (RELATIONS, REGIONS) for wordings in
-                   group.values() for phrase in wordings for w in phrase} | {w for d in DETERMINERS for w in d}))
+VOCABULARY = tuple(
+    sorted(
+        set(CLASSES)
+        | set(CONNECTIVES)
+        | {w for group in (RELATIONS, REGIONS) for wordings in group.values() for phrase in wordings for w in phrase}
+        | {w for d in DETERMINERS for w in d}
+    )
+)
 
 
 # ---- settings ---------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class SceneSettings:
@@ -140,26 +150,34 @@ class SceneSettings:
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
                 raise ValueError(f"scene setting {name} must be an integer, not {value!r}")
-        if not self.scale_choices or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 1
-                                             for s in self.scale_choices):
-            raise ValueError(f"scene setting scale_choices must be a non-empty tuple of integers >= 1, "
-                             f"not {self.scale_choices!r}")
+        if not self.scale_choices or not all(
+            isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 1 for s in self.scale_choices
+        ):
+            raise ValueError(
+                f"scene setting scale_choices must be a non-empty tuple of integers >= 1, not {self.scale_choices!r}"
+            )
         object.__setattr__(self, "scale_choices", tuple(int(s) for s in self.scale_choices))
         if not 1 <= self.min_items <= self.max_items <= MAX_ITEMS:
-            raise ValueError(f"item counts out of range: need 1 <= min_items <= max_items <= {MAX_ITEMS}, "
-                             f"got min_items={self.min_items}, max_items={self.max_items}")
+            raise ValueError(
+                f"item counts out of range: need 1 <= min_items <= max_items <= {MAX_ITEMS}, "
+                f"got min_items={self.min_items}, max_items={self.max_items}"
+            )
         if not 1 <= self.references <= MAX_REFERENCES:
-            raise ValueError(f"references must be 1-{MAX_REFERENCES} (the grammar guarantees {MAX_REFERENCES} "
-                             f"different captions for every scene), got {self.references}")
+            raise ValueError(
+                f"references must be 1-{MAX_REFERENCES} (the grammar guarantees {MAX_REFERENCES} "
+                f"different captions for every scene), got {self.references}"
+            )
         if self.gap < 1:
             raise ValueError(f"gap must be at least 1 pixel (boxes must not touch), got {self.gap}")
         if self.capacity() < self.max_items:
             size = SIDE * max(self.scale_choices)
-            per_side = math.isqrt(self.max_items - 1) + 1     # grid cells per side for max_items
+            per_side = math.isqrt(self.max_items - 1) + 1  # grid cells per side for max_items
             need = per_side * (size + self.gap) - self.gap
-            raise ValueError(f"canvas {self.canvas} is too small: it holds {self.capacity()} item(s) of up to "
-                             f"{size}x{size} pixels (28 x scale {max(self.scale_choices)}) {self.gap} pixels apart, "
-                             f"max_items={self.max_items} needs a canvas of at least {need}")
+            raise ValueError(
+                f"canvas {self.canvas} is too small: it holds {self.capacity()} item(s) of up to "
+                f"{size}x{size} pixels (28 x scale {max(self.scale_choices)}) {self.gap} pixels apart, "
+                f"max_items={self.max_items} needs a canvas of at least {need}"
+            )
 
     def capacity(self) -> int:
         """How many items of the largest possible size always fit (the grid of the module docstring)."""
@@ -190,11 +208,12 @@ def as_settings(settings: SceneSettings | dict | None) -> SceneSettings:
 
 # ---- scenes -----------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Item:
-    label: int        # index into fashion_mnist.CLASSES
-    box: Box          # (x0, y0, x1, y1), x1 and y1 exclusive
-    source: int       # index of the image in the split it was drawn from
+    label: int  # index into fashion_mnist.CLASSES
+    box: Box  # (x0, y0, x1, y1), x1 and y1 exclusive
+    source: int  # index of the image in the split it was drawn from
     scale: int
 
     @property
@@ -204,18 +223,20 @@ class Item:
 
 @dataclass(frozen=True)
 class Scenes:
-    images: torch.Tensor                     # (N, 1, H, W) uint8
+    images: torch.Tensor  # (N, 1, H, W) uint8
     items: list[list[Item]]
-    references: list[list[list[str]]]        # scene → reference → words
-    word_items: list[list[list[int]]]        # scene → reference → item index per word, -1 for function words
+    references: list[list[list[str]]]  # scene → reference → words
+    word_items: list[list[list[int]]]  # scene → reference → item index per word, -1 for function words
     settings: SceneSettings
     seed: object
     split: str | None = None
     word_boxes: list[list[list[Box | None]]] = field(init=False, repr=False)
 
     def __post_init__(self):
-        boxes = [[[scene[k].box if k >= 0 else None for k in ref] for ref in refs]
-                 for scene, refs in zip(self.items, self.word_items)]
+        boxes = [
+            [[scene[k].box if k >= 0 else None for k in ref] for ref in refs]
+            for scene, refs in zip(self.items, self.word_items)
+        ]
         object.__setattr__(self, "word_boxes", boxes)
 
     def __len__(self) -> int:
@@ -257,7 +278,7 @@ def tight_crop(image: np.ndarray) -> tuple[np.ndarray, int, int]:
     rows, cols = np.flatnonzero(image.any(axis=1)), np.flatnonzero(image.any(axis=0))
     if not rows.size:
         raise ValueError("a blank image has no item to place")
-    return image[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1], int(rows[0]), int(cols[0])
+    return image[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1], int(rows[0]), int(cols[0])
 
 
 def _apart(a: Box, b: Box, gap: int) -> bool:
@@ -280,10 +301,10 @@ def _place(rng: np.random.Generator, sizes: list[tuple[int, int]], settings: Sce
                 break
         if len(boxes) == len(sizes):
             return boxes
-    cell = SIDE * max(settings.scale_choices) + gap          # the grid of the capacity check always has room
+    cell = SIDE * max(settings.scale_choices) + gap  # the grid of the capacity check always has room
     per_side = (canvas + gap) // cell
     boxes = []
-    for (h, w), c in zip(sizes, rng.permutation(per_side * per_side)[:len(sizes)]):
+    for (h, w), c in zip(sizes, rng.permutation(per_side * per_side)[: len(sizes)]):
         x = int(c % per_side) * cell + int(rng.integers(0, cell - gap - w + 1))
         y = int(c // per_side) * cell + int(rng.integers(0, cell - gap - h + 1))
         boxes.append((x, y, x + w, y + h))
@@ -311,7 +332,7 @@ def _reference(rng: np.random.Generator, boxes: list[Box], labels: list[int], ca
         options = [(rel, [j for j in unnamed if holds(rel, boxes[subject], boxes[j])]) for rel in RELATIONS]
         options = [(rel, objects) for rel, objects in options if objects]
         relation, objects = options[rng.integers(len(options))]
-        group = [objects[int(k)] for k in rng.permutation(len(objects))[:rng.integers(1, len(objects) + 1)]]
+        group = [objects[int(k)] for k in rng.permutation(len(objects))[: rng.integers(1, len(objects) + 1)]]
         phrase = list(RELATIONS[relation][rng.integers(len(RELATIONS[relation]))])
         if subject != order[0]:
             phrase = ["which", "is", *phrase]
@@ -333,12 +354,20 @@ def _references(rng, boxes, labels, settings):
         found.setdefault(tuple(words), items)
         if len(found) == settings.references:
             return [list(w) for w in found], list(found.values())
-    raise RuntimeError(f"only {len(found)} different captions in {CAPTION_TRIES} draws for a scene of "
-                       f"{len(boxes)} item(s); the grammar should give {settings.references}")
+    raise RuntimeError(
+        f"only {len(found)} different captions in {CAPTION_TRIES} draws for a scene of "
+        f"{len(boxes)} item(s); the grammar should give {settings.references}"
+    )
 
 
-def compose(images, labels, count: int, settings: SceneSettings | dict | None = None,
-            seed: int | Sequence[int] = 0, split: str | None = None) -> Scenes:
+def compose(
+    images,
+    labels,
+    count: int,
+    settings: SceneSettings | dict | None = None,
+    seed: int | Sequence[int] = 0,
+    split: str | None = None,
+) -> Scenes:
     """`count` scenes of items drawn from `images` (M, 28, 28) uint8 with `labels` (M,).
 
     Scene i is drawn by numpy.random.default_rng([*seed, i]) (seed an int or a sequence of ints).
@@ -373,15 +402,23 @@ def compose(images, labels, count: int, settings: SceneSettings | dict | None = 
         references, word_items = _references(rng, boxes, scene_labels, settings)
         all_references.append(references)
         all_word_items.append(word_items)
-    return Scenes(torch.from_numpy(canvas), all_items, all_references, all_word_items, settings,
-                  seed if isinstance(seed, (int, np.integer)) else tuple(entropy), split)
+    return Scenes(
+        torch.from_numpy(canvas),
+        all_items,
+        all_references,
+        all_word_items,
+        settings,
+        seed if isinstance(seed, (int, np.integer)) else tuple(entropy),
+        split,
+    )
 
 
 # ---- reading captions back ----------------------------------------------------------------------
 
+
 def _match(words: list[str], at: int, phrases) -> tuple[str, ...] | None:
-    for phrase in sorted(phrases, key=len, reverse=True):   # longest first: "on the left of" before "on the left"
-        if tuple(words[at:at + len(phrase)]) == phrase:
+    for phrase in sorted(phrases, key=len, reverse=True):  # longest first: "on the left of" before "on the left"
+        if tuple(words[at : at + len(phrase)]) == phrase:
             return phrase
     return None
 
@@ -402,7 +439,7 @@ def parse(words: Sequence[str]) -> dict:
         return at + len(det) + 1
 
     at = noun_phrase(0, DETERMINERS)
-    single = words[:nouns[0]] != ["a"]
+    single = words[: nouns[0]] != ["a"]
     subject = nouns[0]
     region = _match(words, at, region_phrases) if _match(words, at, rel_phrases) is None else None
     if region is not None:
@@ -410,9 +447,9 @@ def parse(words: Sequence[str]) -> dict:
         at += len(region)
     while at < len(words) and region is None:
         if single:
-            raise ValueError(f"a caption that opens with {' '.join(words[:nouns[0]])!r} names one item only")
+            raise ValueError(f"a caption that opens with {' '.join(words[: nouns[0]])!r} names one item only")
         if len(nouns) > 1:
-            if words[at:at + 2] != ["which", "is"]:
+            if words[at : at + 2] != ["which", "is"]:
                 raise ValueError(f"expected 'which is' at word {at} of {' '.join(words)!r}")
             at += 2
         phrase = _match(words, at, rel_phrases)
@@ -434,10 +471,18 @@ def parse(words: Sequence[str]) -> dict:
 
 # ---- the cache ----------------------------------------------------------------------------------
 
+
 def _header(split: str, count: int, settings: SceneSettings, seed: int) -> dict:
     spec = fashion_mnist.source()
-    return {"dataset": DATASET, "cache_version": CACHE_VERSION, "split": split, "count": count, "seed": seed,
-            "settings": settings.as_dict(), "source": {**spec["debian"], "files": spec["files"]}}
+    return {
+        "dataset": DATASET,
+        "cache_version": CACHE_VERSION,
+        "split": split,
+        "count": count,
+        "seed": seed,
+        "settings": settings.as_dict(),
+        "source": {**spec["debian"], "files": spec["files"]},
+    }
 
 
 def cache_path(data_dir: str | Path, split: str, count: int, settings: SceneSettings, seed: int) -> Path:
@@ -468,11 +513,21 @@ def write_scenes(scenes: Scenes, header: dict, path: Path) -> None:
     item_scale = np.zeros((n, k), dtype=np.int16)
     for i, items in enumerate(scenes.items):
         for j, item in enumerate(items):
-            item_label[i, j], item_box[i, j], item_source[i, j], item_scale[i, j] = \
-                item.label, item.box, item.source, item.scale
-    arrays = dict(images=scenes.images.numpy(), item_label=item_label, item_box=item_box, item_source=item_source,
-                  item_scale=item_scale, header=_json_bytes(header),
-                  captions=_json_bytes({"references": scenes.references, "word_items": scenes.word_items}))
+            item_label[i, j], item_box[i, j], item_source[i, j], item_scale[i, j] = (
+                item.label,
+                item.box,
+                item.source,
+                item.scale,
+            )
+    arrays = dict(
+        images=scenes.images.numpy(),
+        item_label=item_label,
+        item_box=item_box,
+        item_source=item_source,
+        item_scale=item_scale,
+        header=_json_bytes(header),
+        captions=_json_bytes({"references": scenes.references, "word_items": scenes.word_items}),
+    )
     with atomic_write(path) as out:
         np.savez_compressed(out, **arrays, content_sha256=_json_bytes(_content_sha256(arrays)))
 
@@ -497,18 +552,37 @@ def read_scenes(path: Path, header: dict) -> Scenes:
     if found != header:
         raise debian.DataSourceError(f"{path} was built with other settings, data or code than asked for; {fix}")
     n, side = header["count"], header["settings"]["canvas"]
-    if images.shape != (n, 1, side, side) or images.dtype != np.uint8 or len(references) != n or \
-            len(word_items) != n or labels.shape != (n, MAX_ITEMS) or boxes.shape != (n, MAX_ITEMS, 4):
+    if (
+        images.shape != (n, 1, side, side)
+        or images.dtype != np.uint8
+        or len(references) != n
+        or len(word_items) != n
+        or labels.shape != (n, MAX_ITEMS)
+        or boxes.shape != (n, MAX_ITEMS, 4)
+    ):
         raise debian.DataSourceError(f"{path} is damaged (its arrays do not hold {n} scenes of {side}x{side}); {fix}")
-    items = [[Item(int(labels[i, j]), tuple(int(v) for v in boxes[i, j]), int(sources[i, j]), int(scales[i, j]))
-              for j in range(MAX_ITEMS) if labels[i, j] >= 0] for i in range(n)]
-    return Scenes(torch.from_numpy(images), items, references, word_items,
-                  SceneSettings.from_dict(header["settings"]),
-                  header["seed"], header["split"])
+    items = [
+        [
+            Item(int(labels[i, j]), tuple(int(v) for v in boxes[i, j]), int(sources[i, j]), int(scales[i, j]))
+            for j in range(MAX_ITEMS)
+            if labels[i, j] >= 0
+        ]
+        for i in range(n)
+    ]
+    return Scenes(
+        torch.from_numpy(images),
+        items,
+        references,
+        word_items,
+        SceneSettings.from_dict(header["settings"]),
+        header["seed"],
+        header["split"],
+    )
 
 
-def load_scenes(data_dir: str | Path, split: str, count: int, settings: SceneSettings | dict | None = None,
-                seed: int = 0) -> Scenes:
+def load_scenes(
+    data_dir: str | Path, split: str, count: int, settings: SceneSettings | dict | None = None, seed: int = 0
+) -> Scenes:
     """`count` scenes of Fashion-MNIST's `split` items, composed once, then read from the cache.
 
     Train scenes draw only train items, test scenes only test items; scene i is seeded by (seed, split index, i).

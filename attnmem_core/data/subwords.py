@@ -24,6 +24,7 @@ A vocabulary size is an upper limit: a corpus too small for it (60 pairs cannot 
 BPE pieces) gets the largest vocabulary its sentences make, as sentencepiece's
 `hard_vocab_limit=False` does; `len(tokenizer)` is the size made.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -40,7 +41,7 @@ from attnmem_core.atomic import atomic_write
 PAD, BOS, EOS, UNK = 0, 1, 2, 3
 SPECIALS = ("<pad>", "<s>", "</s>", "<unk>")
 KINDS = ("bpe", "word")
-SHORTLIST_FORMAT = "attnmem-shortlist/2"   # /1 had no sha256 of its words
+SHORTLIST_FORMAT = "attnmem-shortlist/2"  # /1 had no sha256 of its words
 SEED = 20150101  # sentencepiece's global seed; BPE without sampling draws nothing, but no default is left to chance
 
 
@@ -65,8 +66,9 @@ class _Ids:
         ids = [int(i) for i in ids]
         bad = [i for i in ids if not 0 <= i < len(self)]
         if bad:
-            raise ValueError(f"ids {bad[:5]} are outside this vocabulary of {len(self)}; "
-                             "were they made with another tokenizer?")
+            raise ValueError(
+                f"ids {bad[:5]} are outside this vocabulary of {len(self)}; were they made with another tokenizer?"
+            )
         return [i for i in ids if i not in (PAD, BOS, EOS)]
 
 
@@ -75,44 +77,67 @@ class Subwords(_Ids):
 
     def __init__(self, path: str | Path):
         import sentencepiece as spm
+
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"no sentencepiece model at {path}; make one with Subwords.train(sentences, "
-                                    "vocab_size, path) or train_or_load('bpe', ...)")
+            raise FileNotFoundError(
+                f"no sentencepiece model at {path}; make one with Subwords.train(sentences, "
+                "vocab_size, path) or train_or_load('bpe', ...)"
+            )
         self.path = path
         try:
             self.model = spm.SentencePieceProcessor(model_file=str(path))
-        except RuntimeError as error:   # "could not parse ModelProto": truncated, damaged or another kind of file
-            raise ValueError(f"{path} is not a readable sentencepiece model ({error}); delete it (and its "
-                             ".stamp.json) to train the tokenizer again") from None
+        except RuntimeError as error:  # "could not parse ModelProto": truncated, damaged or another kind of file
+            raise ValueError(
+                f"{path} is not a readable sentencepiece model ({error}); delete it (and its "
+                ".stamp.json) to train the tokenizer again"
+            ) from None
         if [self.model.pad_id(), self.model.bos_id(), self.model.eos_id(), self.model.unk_id()] != [PAD, BOS, EOS, UNK]:
-            raise ValueError(f"{path} has pad/bos/eos/unk ids {self.model.pad_id()}, {self.model.bos_id()}, "
-                             f"{self.model.eos_id()}, {self.model.unk_id()}, not 0, 1, 2, 3; retrain it with "
-                             "Subwords.train")
+            raise ValueError(
+                f"{path} has pad/bos/eos/unk ids {self.model.pad_id()}, {self.model.bos_id()}, "
+                f"{self.model.eos_id()}, {self.model.unk_id()}, not 0, 1, 2, 3; retrain it with "
+                "Subwords.train"
+            )
 
     @staticmethod
     def train(sentences: Iterable[str], vocab_size: int, path: str | Path) -> Subwords:
         """Train a BPE model of at most `vocab_size` pieces (specials included; fewer if the sentences cannot make
         that many) on `sentences`, save it at `path`, load it."""
         import sentencepiece as spm
+
         sentences = _clean(sentences)
         model = io.BytesIO()
         spm.set_random_generator_seed(SEED)
         try:
             spm.SentencePieceTrainer.train(
-                sentence_iterator=iter(sentences), model_writer=model, vocab_size=vocab_size, model_type="bpe",
+                sentence_iterator=iter(sentences),
+                model_writer=model,
+                vocab_size=vocab_size,
+                model_type="bpe",
                 hard_vocab_limit=False,  # a small corpus gets the vocabulary it can make, not an error
                 character_coverage=1.0,  # every character of the training text gets a piece: Latin script
                 normalization_rule_name="nmt_nfkc",
-                pad_id=PAD, bos_id=BOS, eos_id=EOS, unk_id=UNK,
-                pad_piece=SPECIALS[PAD], bos_piece=SPECIALS[BOS], eos_piece=SPECIALS[EOS], unk_piece=SPECIALS[UNK],
-                num_threads=1, shuffle_input_sentence=False, input_sentence_size=0,
-                max_sentence_length=1 << 16, minloglevel=2)
+                pad_id=PAD,
+                bos_id=BOS,
+                eos_id=EOS,
+                unk_id=UNK,
+                pad_piece=SPECIALS[PAD],
+                bos_piece=SPECIALS[BOS],
+                eos_piece=SPECIALS[EOS],
+                unk_piece=SPECIALS[UNK],
+                num_threads=1,
+                shuffle_input_sentence=False,
+                input_sentence_size=0,
+                max_sentence_length=1 << 16,
+                minloglevel=2,
+            )
         except RuntimeError as error:
             if (needed := re.search(r"smaller than required_chars\. \d+ vs (\d+)", str(error))) is None:
                 raise
-            raise ValueError(f"vocab_size {vocab_size} is less than the {needed.group(1)} pieces (4 specials and every "
-                             f"character) these {len(sentences)} sentences need; ask for more") from None
+            raise ValueError(
+                f"vocab_size {vocab_size} is less than the {needed.group(1)} pieces (4 specials and every "
+                f"character) these {len(sentences)} sentences need; ask for more"
+            ) from None
         _write_atomically(Path(path), model.getvalue())
         return Subwords(path)
 
@@ -134,6 +159,7 @@ class Shortlist(_Ids):
 
     def __init__(self, words: Sequence[str], lang: str):
         from sacremoses import MosesDetokenizer, MosesTokenizer
+
         if len(set(words)) != len(words) or set(words) & set(SPECIALS):
             raise ValueError("a shortlist's words must be distinct and not one of " + ", ".join(SPECIALS))
         self.lang = lang
@@ -154,9 +180,15 @@ class Shortlist(_Ids):
         return Shortlist(kept, lang)
 
     def save(self, path: str | Path, stamp: dict | None = None) -> None:
-        words = self.words[len(SPECIALS):]
-        record = {"format": SHORTLIST_FORMAT, "lang": self.lang, "size": len(words), "stamp": stamp or {},
-                  "words_sha256": _digest(words), "words": words}
+        words = self.words[len(SPECIALS) :]
+        record = {
+            "format": SHORTLIST_FORMAT,
+            "lang": self.lang,
+            "size": len(words),
+            "stamp": stamp or {},
+            "words_sha256": _digest(words),
+            "words": words,
+        }
         _write_atomically(Path(path), json.dumps(record, ensure_ascii=False, indent=0).encode("utf-8"))
 
     @staticmethod
@@ -164,8 +196,10 @@ class Shortlist(_Ids):
         """The shortlist saved at `path`, after checking its words against the sha256 saved with them."""
         record = _read_json(Path(path))
         if record.get("words_sha256") != _digest(record.get("words", [])):
-            raise ValueError(f"the words in {path} do not match the sha256 saved with them: the file is damaged or "
-                             "was edited; delete it to build the shortlist again")
+            raise ValueError(
+                f"the words in {path} do not match the sha256 saved with them: the file is damaged or "
+                "was edited; delete it to build the shortlist again"
+            )
         return Shortlist(record["words"], record["lang"])
 
     def tokens(self, sentence: str) -> list[str]:
@@ -212,8 +246,10 @@ def train_or_load(kind: str, sentences: Sequence[str], size: int, path: str | Pa
     if path.is_file() and stamp_path.is_file() and "model_sha256" in (found := _read_json(stamp_path)):
         _check_stamp(path, found, stamp)
         if (digest := hashlib.sha256(path.read_bytes()).hexdigest()) != found["model_sha256"]:
-            raise ValueError(f"{path} has sha256 {digest}, but {stamp_path.name} says {found['model_sha256']}: "
-                             f"the file is damaged; delete it (and {stamp_path.name}) to train the tokenizer again")
+            raise ValueError(
+                f"{path} has sha256 {digest}, but {stamp_path.name} says {found['model_sha256']}: "
+                f"the file is damaged; delete it (and {stamp_path.name}) to train the tokenizer again"
+            )
         return Subwords(path)
     stamp_path.unlink(missing_ok=True)
     subwords = Subwords.train(sentences, size, path)
@@ -247,9 +283,11 @@ def _digest(sentences: Sequence[str]) -> str:
 def _check_stamp(path: Path, found: dict, expected: dict) -> None:
     differs = [k for k in expected if found.get(k) != expected[k]]
     if differs:
-        raise ValueError(f"the tokenizer cached at {path} was made with other {', '.join(differs)} "
-                         f"({ {k: found.get(k) for k in differs} } instead of { {k: expected[k] for k in differs} }); "
-                         "delete it (and its .stamp.json) to train a new one, or use another path")
+        raise ValueError(
+            f"the tokenizer cached at {path} was made with other {', '.join(differs)} "
+            f"({ {k: found.get(k) for k in differs} } instead of { {k: expected[k] for k in differs} }); "
+            "delete it (and its .stamp.json) to train a new one, or use another path"
+        )
 
 
 def _read_json(path: Path) -> dict:

@@ -17,6 +17,7 @@ those seen more than 5 times, min_count = 6); the rest become UNK. Documents bec
 and after the last sentence. Batches group documents of similar length, as the paper
 does, so little of a batch is padding.
 """
+
 from __future__ import annotations
 
 import html
@@ -54,8 +55,12 @@ class Tokenizer:
         self.punkt = PunktSentenceTokenizer("\n\n".join(p for r in training_reviews for p in paragraphs(r)))
 
     def __call__(self, review: str) -> Document:
-        document = [words for paragraph in paragraphs(review) for sentence in self.punkt.tokenize(paragraph)
-                    if (words := [w.lower() for w in _WORDS.tokenize(sentence)])]
+        document = [
+            words
+            for paragraph in paragraphs(review)
+            for sentence in self.punkt.tokenize(paragraph)
+            if (words := [w.lower() for w in _WORDS.tokenize(sentence)])
+        ]
         if not document:
             raise EmptyReviewError(f"review {review[:60]!r} has no words once its HTML is stripped")
         return document
@@ -84,11 +89,13 @@ def pad(documents: Sequence[list[list[int]]]) -> torch.Tensor:
     x = torch.full((len(documents), S, W), PAD, dtype=torch.long)
     for i, document in enumerate(documents):
         for j, sentence in enumerate(document):
-            x[i, j, :len(sentence)] = torch.tensor(sentence, dtype=torch.long)
+            x[i, j, : len(sentence)] = torch.tensor(sentence, dtype=torch.long)
     return x
 
 
-def by_length(documents: Sequence[list[list[int]]], batch_size: int, rng: np.random.Generator | None = None) -> list[np.ndarray]:
+def by_length(
+    documents: Sequence[list[list[int]]], batch_size: int, rng: np.random.Generator | None = None
+) -> list[np.ndarray]:
     """Index batches of documents with similar numbers of sentences (then of words).
 
     With `rng`, ties are broken at random and the batches come in random order (training);
@@ -98,14 +105,15 @@ def by_length(documents: Sequence[list[list[int]]], batch_size: int, rng: np.ran
     n_words = np.array([sum(len(s) for s in d) for d in documents])
     tiebreak = rng.random(len(documents)) if rng is not None else np.arange(len(documents))
     order = np.lexsort((tiebreak, n_words, n_sentences))
-    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     if rng is not None:
         batches = [batches[i] for i in rng.permutation(len(batches))]
     return batches
 
 
-def length_batches(documents: Sequence[list[list[int]]], labels: torch.Tensor, batch_size: int,
-                   seed: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def length_batches(
+    documents: Sequence[list[list[int]]], labels: torch.Tensor, batch_size: int, seed: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Endless training batches (x, y), grouped by length and reshuffled every epoch from `seed`."""
     rng = np.random.default_rng(seed)
     while True:

@@ -18,6 +18,7 @@ with a `CorpusError` that names the file, the line and what to change; nothing i
 silently, except a line that is empty on both sides of an aligned pair (a blank separator
 line). Each pair keeps where it came from as `ref`: "<file name>:<line number>".
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -48,7 +49,7 @@ class ParallelCorpus:
     train: pd.DataFrame
     valid: pd.DataFrame
     test: pd.DataFrame
-    provenance: dict   # JSON-serialisable: where the data came from, versions, sha256s, split rule and sizes
+    provenance: dict  # JSON-serialisable: where the data came from, versions, sha256s, split rule and sizes
 
 
 def _lines(path: str | Path) -> list[str]:
@@ -59,17 +60,20 @@ def _lines(path: str | Path) -> list[str]:
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise CorpusError(f"{path} is not UTF-8 text (byte {error.start}); convert it, e.g. "
-                          f"`iconv -f latin1 -t utf-8 {path.name}`") from error
+        raise CorpusError(
+            f"{path} is not UTF-8 text (byte {error.start}); convert it, e.g. `iconv -f latin1 -t utf-8 {path.name}`"
+        ) from error
     lines = text.split("\n")
     if lines[-1] == "":
-        lines.pop()   # the line end of the last line
+        lines.pop()  # the line end of the last line
     lines = [line.removesuffix("\r") for line in lines]
     for number, line in enumerate(lines, 1):
         if control := _CONTROL.search(line):
-            raise CorpusError(f"{path}, line {number}, column {control.start() + 1}, holds the control character "
-                              f"U+{ord(control.group()):04X}, which some tools read as a line break, shifting the "
-                              "pairs after it; replace it with a space or remove it")
+            raise CorpusError(
+                f"{path}, line {number}, column {control.start() + 1}, holds the control character "
+                f"U+{ord(control.group()):04X}, which some tools read as a line break, shifting the "
+                "pairs after it; replace it with a space or remove it"
+            )
     if not any(line.strip() for line in lines):
         raise CorpusError(f"{path} is empty; it must hold one sentence pair per line")
     return lines
@@ -77,9 +81,11 @@ def _lines(path: str | Path) -> list[str]:
 
 def _checked_length(path: str | Path, number: int, side: str) -> str:
     if len(side) > MAX_CHARACTERS:
-        raise CorpusError(f"{path}, line {number}, has a side of {len(side):,} characters, more than the "
-                          f"{MAX_CHARACTERS:,} a sentence may have; split it into sentences on both sides, or "
-                          "remove the pair")
+        raise CorpusError(
+            f"{path}, line {number}, has a side of {len(side):,} characters, more than the "
+            f"{MAX_CHARACTERS:,} a sentence may have; split it into sentences on both sides, or "
+            "remove the pair"
+        )
     return side
 
 
@@ -89,14 +95,20 @@ def read_tsv(path: str | Path) -> pd.DataFrame:
     for number, line in enumerate(_lines(path), 1):
         fields = line.split("\t")
         if len(fields) < 2:
-            raise CorpusError(f"{path}, line {number}, has no tab: each line must be source<TAB>target "
-                              f"(found {line[:60]!r})")
+            raise CorpusError(
+                f"{path}, line {number}, has no tab: each line must be source<TAB>target (found {line[:60]!r})"
+            )
         source, target = fields[0].strip(), fields[1].strip()
         if not source or not target:
             side = "source" if not source else "target"
             raise CorpusError(f"{path}, line {number}, has an empty {side}; remove the line or fill it in")
-        rows.append((_checked_length(path, number, source), _checked_length(path, number, target),
-                     f"{Path(path).name}:{number}"))
+        rows.append(
+            (
+                _checked_length(path, number, source),
+                _checked_length(path, number, target),
+                f"{Path(path).name}:{number}",
+            )
+        )
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -104,19 +116,28 @@ def read_aligned(source_path: str | Path, target_path: str | Path) -> pd.DataFra
     """The pairs of two line-aligned files (line i of one translates line i of the other)."""
     sources, targets = _lines(source_path), _lines(target_path)
     if len(sources) != len(targets):
-        raise CorpusError(f"{source_path} has {len(sources)} lines but {target_path} has {len(targets)}: "
-                          "line-aligned files must have one line per sentence on both sides")
+        raise CorpusError(
+            f"{source_path} has {len(sources)} lines but {target_path} has {len(targets)}: "
+            "line-aligned files must have one line per sentence on both sides"
+        )
     rows = []
     for number, (source, target) in enumerate(zip(sources, targets), 1):
         source, target = source.strip(), target.strip()
         if not source and not target:
-            continue   # a blank separator line on both sides
+            continue  # a blank separator line on both sides
         if not source or not target:
             empty = source_path if not source else target_path
-            raise CorpusError(f"{empty}, line {number}, is empty but the other file's line {number} is not: "
-                              "the files are out of step; remove or fill in the line in both files")
-        rows.append((_checked_length(source_path, number, source), _checked_length(target_path, number, target),
-                     f"{Path(source_path).name}:{number}"))
+            raise CorpusError(
+                f"{empty}, line {number}, is empty but the other file's line {number} is not: "
+                "the files are out of step; remove or fill in the line in both files"
+            )
+        rows.append(
+            (
+                _checked_length(source_path, number, source),
+                _checked_length(target_path, number, target),
+                f"{Path(source_path).name}:{number}",
+            )
+        )
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -140,8 +161,10 @@ def load(corpus_files: Mapping) -> ParallelCorpus:
     each split a .tsv path or a (source_path, target_path) pair."""
     if not isinstance(corpus_files, Mapping) or sorted(corpus_files) != sorted(SPLITS):
         given = sorted(map(str, corpus_files)) if isinstance(corpus_files, Mapping) else repr(corpus_files)
-        raise CorpusError(f"corpus_files must map exactly the splits {', '.join(SPLITS)} to files, not {given}: "
-                          "e.g. {train: [train.en, train.es], valid: valid.tsv, test: test.tsv}")
+        raise CorpusError(
+            f"corpus_files must map exactly the splits {', '.join(SPLITS)} to files, not {given}: "
+            "e.g. {train: [train.en, train.es], valid: valid.tsv, test: test.tsv}"
+        )
     frames, provenance = {}, {"dataset": "user corpus", "splits": {}}
     for name in SPLITS:
         frames[name], provenance["splits"][name] = read_split(corpus_files[name])

@@ -6,6 +6,7 @@ trained-model cache), and its outputs are the test error and NLL on the 20,000 t
 sequences. The rest turns runs into the paper's Table 1 and Figure 2, and into the quantities
 and convergence states the chapter's claims are judged on.
 """
+
 from __future__ import annotations
 
 import math
@@ -48,10 +49,10 @@ class Scale:
     seeds: tuple[int, ...]
     workers: int
     hidden_sizes: tuple[int, ...] = (20, 50, 100)
-    batch_size: int = 128          # the paper's
-    learning_rate: float = 1e-3    # Adam; the paper tuned it on validation, we fix it for every model
+    batch_size: int = 128  # the paper's
+    learning_rate: float = 1e-3  # Adam; the paper tuned it on validation, we fix it for every model
     valid_size: int | None = None  # sequences per validation point on the curves; None: all 10,000
-    test_size: int | None = None   # None: all 20,000 test sequences
+    test_size: int | None = None  # None: all 20,000 test sequences
 
 
 PROFILES = {
@@ -78,7 +79,7 @@ class RunSpec:
     learning_rate: float
     valid_size: int | None = None
     test_size: int | None = None
-    fast_weights: dict = field(default_factory=dict)   # lam, eta, inner_steps, layer_norm
+    fast_weights: dict = field(default_factory=dict)  # lam, eta, inner_steps, layer_norm
 
     @property
     def label(self) -> str:
@@ -102,20 +103,44 @@ class RunSpec:
         seed_everything(self.seed)
         model = self.build(data).to(device)
         history = train(
-            model, random_batches(data["train"].x, data["train"].y, self.batch_size, self.seed),
-            steps=self.steps, optimizer=torch.optim.Adam(model.parameters(), lr=self.learning_rate),
-            loss_fn=nn.functional.cross_entropy, device=device,
-            evaluate=lambda: {f"valid_{k}": v for k, v in evaluate(
-                model, valid.x[:self.valid_size], valid.y[:self.valid_size], device).items()},
-            eval_every=self.eval_every, clip_norm=5.0, desc=self.label, progress=False)
-        tested = evaluate(model, test.x[:self.test_size], test.y[:self.test_size], device)
-        return runs.payload(model, history, {f"test_{k}": v for k, v in tested.items()} | {
-            "diverged": not all(math.isfinite(row["train_loss"]) for row in history)})
+            model,
+            random_batches(data["train"].x, data["train"].y, self.batch_size, self.seed),
+            steps=self.steps,
+            optimizer=torch.optim.Adam(model.parameters(), lr=self.learning_rate),
+            loss_fn=nn.functional.cross_entropy,
+            device=device,
+            evaluate=lambda: {
+                f"valid_{k}": v
+                for k, v in evaluate(model, valid.x[: self.valid_size], valid.y[: self.valid_size], device).items()
+            },
+            eval_every=self.eval_every,
+            clip_norm=5.0,
+            desc=self.label,
+            progress=False,
+        )
+        tested = evaluate(model, test.x[: self.test_size], test.y[: self.test_size], device)
+        return runs.payload(
+            model,
+            history,
+            {f"test_{k}": v for k, v in tested.items()}
+            | {"diverged": not all(math.isfinite(row["train_loss"]) for row in history)},
+        )
 
 
 def spec(scale: Scale, variant: str, model: str, hidden: int, seed: int, **fast_weights) -> RunSpec:
-    return RunSpec(variant, model, hidden, seed, scale.steps, scale.eval_every, scale.batch_size,
-                   scale.learning_rate, scale.valid_size, scale.test_size, fast_weights)
+    return RunSpec(
+        variant,
+        model,
+        hidden,
+        seed,
+        scale.steps,
+        scale.eval_every,
+        scale.batch_size,
+        scale.learning_rate,
+        scale.valid_size,
+        scale.test_size,
+        fast_weights,
+    )
 
 
 @torch.no_grad()
@@ -123,7 +148,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device, batch_s
     model.eval()
     nll, wrong = 0.0, 0
     for start in range(0, len(y), batch_size):
-        xb, yb = x[start:start + batch_size].to(device), y[start:start + batch_size].to(device)
+        xb, yb = x[start : start + batch_size].to(device), y[start : start + batch_size].to(device)
         logits = model(xb)
         nll += nn.functional.cross_entropy(logits, yb, reduction="sum").item()
         wrong += (logits.argmax(-1) != yb).sum().item()
@@ -154,16 +179,31 @@ def plan(scale: Scale, seeds: list[int], steps: int) -> list[RunSpec]:
 
 def results_frame(results: list[runs.TrainedRun]) -> pd.DataFrame:
     """One row per run: variant, R, seed, test error and NLL, training seconds."""
-    return pd.DataFrame([{"variant": r.spec.variant, "R": r.spec.hidden, "seed": r.spec.seed,
-                          "test_error": r.outputs["test_error"], "test_nll": r.outputs["test_nll"],
-                          "diverged": r.outputs["diverged"], "seconds": r.train_seconds}
-                         for r in results])
+    return pd.DataFrame(
+        [
+            {
+                "variant": r.spec.variant,
+                "R": r.spec.hidden,
+                "seed": r.spec.seed,
+                "test_error": r.outputs["test_error"],
+                "test_nll": r.outputs["test_nll"],
+                "diverged": r.outputs["diverged"],
+                "seconds": r.train_seconds,
+            }
+            for r in results
+        ]
+    )
 
 
 def curves_frame(results: list[runs.TrainedRun]) -> pd.DataFrame:
     """Validation curves, one row per evaluation, for Figure 2."""
-    return pd.DataFrame([{"variant": r.spec.variant, "R": r.spec.hidden, "seed": r.spec.seed, **row}
-                         for r in results for row in r.history])
+    return pd.DataFrame(
+        [
+            {"variant": r.spec.variant, "R": r.spec.hidden, "seed": r.spec.seed, **row}
+            for r in results
+            for row in r.history
+        ]
+    )
 
 
 def table1(frame: pd.DataFrame) -> pd.DataFrame:
@@ -171,7 +211,7 @@ def table1(frame: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for variant in ("irnn", "lstm", "alstm", "fw", "fw λ=0.95"):
         model = variant.split()[0]
-        row = {"model": MODEL_NAMES[model] + variant[len(model):]}
+        row = {"model": MODEL_NAMES[model] + variant[len(model) :]}
         for hidden, group in frame[frame.variant == variant].groupby("R"):
             row[f"R={hidden} ours"] = mean_spread(group.test_error, scale=100)
             row[f"R={hidden} paper"] = f"{PAPER_TABLE1[model][hidden]:.2f}"
@@ -202,9 +242,14 @@ def quantities(results: list[runs.TrainedRun], pairs: list[tuple[str, str]]) -> 
         by_name.setdefault(run_name(r), []).append(r)
     error = {name: [r.outputs["test_error"] for r in rs] for name, rs in by_name.items()}
     items = {name: rs[0].spec.test_size or SPLIT_SIZES["test"] for name, rs in by_name.items()}
-    measured = [claims.of_model(f"{name} error", intervals.rate(error[name], items[name]).scaled(100), "%",
-                                  name, "lower") for name in by_name]
-    measured += [claims.between(f"{a} − {b} error",
-                                  intervals.rate_difference(error[a], error[b], items[a]).scaled(100), "pp", a, b,
-                                  "lower") for a, b in pairs]
+    measured = [
+        claims.of_model(f"{name} error", intervals.rate(error[name], items[name]).scaled(100), "%", name, "lower")
+        for name in by_name
+    ]
+    measured += [
+        claims.between(
+            f"{a} − {b} error", intervals.rate_difference(error[a], error[b], items[a]).scaled(100), "pp", a, b, "lower"
+        )
+        for a, b in pairs
+    ]
     return measured

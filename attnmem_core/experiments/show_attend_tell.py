@@ -25,6 +25,7 @@ uniform map would put there (the boxes' area over the canvas's). A ratio above 1
 model looks at the item it names more than chance; a word naming a class the scene lacks is
 counted as a wrong item and has no box.
 """
+
 from __future__ import annotations
 
 import time
@@ -42,7 +43,7 @@ from attnmem_core import claims, convergence, decoding, intervals, runs, tables
 from attnmem_core.config import check_choice
 from attnmem_core.data import fashion_mnist, scenes
 from attnmem_core.data.pairs import pad
-from attnmem_core.models.show_attend_tell import CaptionLoss, Captioner, Encoder
+from attnmem_core.models.show_attend_tell import Captioner, CaptionLoss, Encoder
 from attnmem_core.runtime import seed_everything
 from attnmem_core.training import random_batches, train
 
@@ -68,27 +69,55 @@ class Scale:
     test_scenes: int
     pretrain_steps: int
     batch_size: int = 32
-    learning_rate: float = 3e-3         # Adam: converges in the updates a laptop allows
+    learning_rate: float = 3e-3  # Adam: converges in the updates a laptop allows
     embedding: int = 64
     hidden: int = 128
     attention: int = 64
     annotation: int = 64
-    widths: tuple[int, ...] = (16, 32, 64)   # three poolings: a 64-pixel canvas becomes an 8×8 grid
+    widths: tuple[int, ...] = (16, 32, 64)  # three poolings: a 64-pixel canvas becomes an 8×8 grid
     canvas: int = 64
     beam: int = 5
     clip_norm: float = 5.0
-    valid_scenes: int = 200                  # composed from training items with another seed: convergence only
+    valid_scenes: int = 200  # composed from training items with another seed: convergence only
     eval_every: int = 100
 
 
 PROFILES = {
-    "smoke": Scale(steps=3, seeds=(0,), workers=1, train_scenes=64, test_scenes=40, pretrain_steps=2, batch_size=8,
-                   embedding=8, hidden=8, attention=8, annotation=8, widths=(4, 4, 4), beam=2, valid_scenes=16,
-                   eval_every=1),
+    "smoke": Scale(
+        steps=3,
+        seeds=(0,),
+        workers=1,
+        train_scenes=64,
+        test_scenes=40,
+        pretrain_steps=2,
+        batch_size=8,
+        embedding=8,
+        hidden=8,
+        attention=8,
+        annotation=8,
+        widths=(4, 4, 4),
+        beam=2,
+        valid_scenes=16,
+        eval_every=1,
+    ),
     "cpu": Scale(steps=800, seeds=(0, 1, 2), workers=2, train_scenes=3000, test_scenes=500, pretrain_steps=1000),
-    "gpu": Scale(steps=10000, seeds=(0, 1, 2), workers=1, train_scenes=20000, test_scenes=2000,
-                 pretrain_steps=3000, batch_size=64, learning_rate=1e-3, embedding=256, hidden=512, attention=256,
-                 annotation=128, widths=(32, 64, 128), valid_scenes=1000, eval_every=500),
+    "gpu": Scale(
+        steps=10000,
+        seeds=(0, 1, 2),
+        workers=1,
+        train_scenes=20000,
+        test_scenes=2000,
+        pretrain_steps=3000,
+        batch_size=64,
+        learning_rate=1e-3,
+        embedding=256,
+        hidden=512,
+        attention=256,
+        annotation=128,
+        widths=(32, 64, 128),
+        valid_scenes=1000,
+        eval_every=500,
+    ),
 }
 
 
@@ -97,6 +126,7 @@ def settings(scale: Scale) -> scenes.SceneSettings:
 
 
 # ---- data ---------------------------------------------------------------------------------
+
 
 def encode(words: list[str]) -> list[int]:
     return [WORD_ID[w] for w in words]
@@ -129,8 +159,9 @@ def prepare(data_dir: str | Path, scale: Scale, seed: int = 0) -> Prepared:
     test_scenes = scenes.load_scenes(data_dir, "test", scale.test_scenes, settings(scale), seed)
     valid_scenes = scenes.load_scenes(data_dir, "train", scale.valid_scenes, settings(scale), seed + 1)
     max_words = max(len(r) for refs in (*train_scenes.references, *test_scenes.references) for r in refs)
-    return Prepared(train_scenes, test_scenes, *_references(train_scenes), max_words, valid_scenes,
-                    *_references(valid_scenes))
+    return Prepared(
+        train_scenes, test_scenes, *_references(train_scenes), max_words, valid_scenes, *_references(valid_scenes)
+    )
 
 
 def _references(split: scenes.Scenes) -> tuple[torch.Tensor, torch.Tensor]:
@@ -146,13 +177,14 @@ def caption_batches(features: torch.Tensor, data: Prepared, batch_size: int, see
     while True:
         order = torch.randperm(len(data.captions), generator=generator)
         for start in range(0, len(order) - batch_size + 1, batch_size):
-            index = order[start:start + batch_size]
+            index = order[start : start + batch_size]
             captions = data.captions[index]
-            captions = captions[:, :int((captions != PAD).sum(1).max())]
+            captions = captions[:, : int((captions != PAD).sum(1).max())]
             yield (features[data.scene_of[index]], captions[:, :-1]), captions[:, 1:]
 
 
 # ---- the encoder: pre-trained on single items, then frozen ----------------------------------
+
 
 @dataclass(frozen=True)
 class EncoderSpec:
@@ -182,11 +214,17 @@ class EncoderSpec:
     def train(self, items: fashion_mnist.FashionMNIST, device: torch.device) -> dict:
         seed_everything(self.seed)
         encoder = self.build(items).to(device)
-        history = train(ItemClassifier(encoder),
-                        random_batches(items.train_images, items.train_labels, self.batch_size, self.seed),
-                        steps=self.steps, optimizer=torch.optim.Adam(encoder.parameters(), lr=self.learning_rate),
-                        loss_fn=nn.functional.cross_entropy, device=device, evaluate=lambda: {}, desc=self.label,
-                        progress=False)
+        history = train(
+            ItemClassifier(encoder),
+            random_batches(items.train_images, items.train_labels, self.batch_size, self.seed),
+            steps=self.steps,
+            optimizer=torch.optim.Adam(encoder.parameters(), lr=self.learning_rate),
+            loss_fn=nn.functional.cross_entropy,
+            device=device,
+            evaluate=lambda: {},
+            desc=self.label,
+            progress=False,
+        )
         encoder.eval()
         with torch.no_grad():
             test = encoder.classify(items.test_images[:2000].to(device)).argmax(-1).cpu()
@@ -212,23 +250,27 @@ class ItemClassifier(nn.Module):
 def annotate(encoder: Encoder, images: torch.Tensor, device: torch.device, batch_size: int = 256) -> torch.Tensor:
     """The frozen encoder's annotation grids (N, L, D) for images (N, 1, S, S)."""
     encoder.to(device).eval()
-    return torch.cat([encoder(images[i:i + batch_size].to(device)).cpu() for i in range(0, len(images), batch_size)])
+    return torch.cat([encoder(images[i : i + batch_size].to(device)).cpu() for i in range(0, len(images), batch_size)])
 
 
 def annotated(data: Prepared, encoder: runs.TrainedRun, device: torch.device) -> Prepared:
     """`data` with the trained encoder's weights and its annotation grids of every train, validation and test scene."""
     model = encoder.model(None)
-    return replace(data, features={split: annotate(model, getattr(data, split).images, device)
-                                   for split in ("train", "valid", "test")}, encoder_state=encoder.state_dict)
+    return replace(
+        data,
+        features={split: annotate(model, getattr(data, split).images, device) for split in ("train", "valid", "test")},
+        encoder_state=encoder.state_dict,
+    )
 
 
 # ---- runs -----------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class RunSpec:
     """One captioner of MODELS from one seed: its decoder trained on the frozen encoder's annotations."""
 
-    model: str          # a key of MODELS
+    model: str  # a key of MODELS
     seed: int
     scale: Scale
 
@@ -238,10 +280,18 @@ class RunSpec:
 
     def cache_key(self, data: Prepared, device: torch.device) -> dict:
         """Everything that decides the trained weights and the captions."""
-        return {"model": self.model, "seed": self.seed, "scale": asdict(self.scale), "device": device.type,
-                "encoder": asdict(encoder_spec(self.scale)), "scenes": settings(self.scale).as_dict(),
-                "train_scenes": len(data.train), "test_scenes": len(data.test), "scene_seed": data.train.seed,
-                "valid_scene_seed": data.valid.seed}
+        return {
+            "model": self.model,
+            "seed": self.seed,
+            "scale": asdict(self.scale),
+            "device": device.type,
+            "encoder": asdict(encoder_spec(self.scale)),
+            "scenes": settings(self.scale).as_dict(),
+            "train_scenes": len(data.train),
+            "test_scenes": len(data.test),
+            "scene_seed": data.train.seed,
+            "valid_scene_seed": data.valid.seed,
+        }
 
     def build(self, data: Prepared) -> Captioner:
         return build(self.model, self.scale)
@@ -254,19 +304,31 @@ class RunSpec:
         seed_everything(self.seed)
         model = self.build(data).to(device)
         model.encoder.load_state_dict(data.encoder_state)
-        model.encoder.requires_grad_(False)                   # frozen, as the paper froze VGG
+        model.encoder.requires_grad_(False)  # frozen, as the paper froze VGG
         variant, regularizer = MODELS[self.model]
-        history = train(model.decoder, caption_batches(data.features["train"], data, scale.batch_size, self.seed),
-                        steps=scale.steps, optimizer=torch.optim.Adam(model.decoder.parameters(), lr=scale.learning_rate),
-                        loss_fn=CaptionLoss(variant, pad_id=PAD, regularizer=regularizer), device=device,
-                        clip_norm=scale.clip_norm, desc=self.label, progress=False, eval_every=scale.eval_every,
-                        evaluate=lambda: {"valid_nll": caption_nll(model.decoder, data, device)})
+        history = train(
+            model.decoder,
+            caption_batches(data.features["train"], data, scale.batch_size, self.seed),
+            steps=scale.steps,
+            optimizer=torch.optim.Adam(model.decoder.parameters(), lr=scale.learning_rate),
+            loss_fn=CaptionLoss(variant, pad_id=PAD, regularizer=regularizer),
+            device=device,
+            clip_norm=scale.clip_norm,
+            desc=self.label,
+            progress=False,
+            eval_every=scale.eval_every,
+            evaluate=lambda: {"valid_nll": caption_nll(model.decoder, data, device)},
+        )
         start = time.perf_counter()
         hypotheses = caption(model, data.test.images, beam=scale.beam, max_words=data.max_words, device=device)
         decode_seconds = time.perf_counter() - start
         maps = attention_maps(model, data.features["test"], hypotheses, device)
-        return runs.payload(model, history, {"hypotheses": hypotheses,
-                                             "maps": [torch.from_numpy(m).half() for m in maps]}, decode_seconds)
+        return runs.payload(
+            model,
+            history,
+            {"hypotheses": hypotheses, "maps": [torch.from_numpy(m).half() for m in maps]},
+            decode_seconds,
+        )
 
 
 @torch.no_grad()
@@ -276,11 +338,12 @@ def caption_nll(decoder: nn.Module, data: Prepared, device: torch.device, batch_
     decoder.eval()
     total, words = 0.0, 0
     for start in range(0, len(data.valid_captions), batch_size):
-        captions = data.valid_captions[start:start + batch_size].to(device)
-        features = data.features["valid"][data.valid_scene_of[start:start + batch_size]].to(device)
+        captions = data.valid_captions[start : start + batch_size].to(device)
+        features = data.features["valid"][data.valid_scene_of[start : start + batch_size]].to(device)
         logits = decoder(features, captions[:, :-1]).logits
-        total += nn.functional.cross_entropy(logits.transpose(1, 2).float(), captions[:, 1:], ignore_index=PAD,
-                                             reduction="sum").item()
+        total += nn.functional.cross_entropy(
+            logits.transpose(1, 2).float(), captions[:, 1:], ignore_index=PAD, reduction="sum"
+        ).item()
         words += int((captions[:, 1:] != PAD).sum())
     return total / words
 
@@ -292,38 +355,55 @@ def plan(scale: Scale, seeds: list[int], steps: int) -> list[RunSpec]:
 
 def build(model: str, scale: Scale) -> Captioner:
     variant, _ = MODELS[check_choice("model", model, tuple(MODELS))]
-    return Captioner(len(WORDS), variant=variant, annotation_size=scale.annotation, widths=scale.widths,
-                     embedding=scale.embedding, hidden=scale.hidden, attention=scale.attention, pad_id=PAD)
+    return Captioner(
+        len(WORDS),
+        variant=variant,
+        annotation_size=scale.annotation,
+        widths=scale.widths,
+        embedding=scale.embedding,
+        hidden=scale.hidden,
+        attention=scale.attention,
+        pad_id=PAD,
+    )
 
 
 @torch.no_grad()
-def caption(model: Captioner, images: torch.Tensor, *, beam: int, max_words: int, device: torch.device,
-            batch_size: int = 100) -> list[list[int]]:
+def caption(
+    model: Captioner, images: torch.Tensor, *, beam: int, max_words: int, device: torch.device, batch_size: int = 100
+) -> list[list[int]]:
     """Beam-search captions (word ids, no markers) for images (N, 1, S, S), each of at most max_words words."""
     model.eval()
     out = []
     for start in range(0, len(images), batch_size):
-        out += decoding.beam_search(model, images[start:start + batch_size].to(device), beam=beam, bos_id=BOS,
-                                    eos_id=EOS, max_length=max_words + 1)
+        out += decoding.beam_search(
+            model,
+            images[start : start + batch_size].to(device),
+            beam=beam,
+            bos_id=BOS,
+            eos_id=EOS,
+            max_length=max_words + 1,
+        )
     return out
 
 
 @torch.no_grad()
-def attention_maps(model: Captioner, features: torch.Tensor, captions: list[list[int]], device: torch.device,
-                   batch_size: int = 100) -> list[np.ndarray]:
+def attention_maps(
+    model: Captioner, features: torch.Tensor, captions: list[list[int]], device: torch.device, batch_size: int = 100
+) -> list[np.ndarray]:
     """α (words, L) for each caption: row t is the map the decoder used to say word t (teacher forcing on the
     caption itself, which step-by-step decoding reproduces exactly)."""
     model.eval()
     maps = []
     for start in range(0, len(captions), batch_size):
-        chunk = captions[start:start + batch_size]
+        chunk = captions[start : start + batch_size]
         captions_in = pad([[BOS, *c] for c in chunk], PAD).to(device)
-        α = model.decoder(features[start:start + len(chunk)].to(device), captions_in).α.cpu()
-        maps += [α[row, :len(c)].numpy() for row, c in enumerate(chunk)]
+        α = model.decoder(features[start : start + len(chunk)].to(device), captions_in).α.cpu()
+        maps += [α[row, : len(c)].numpy() for row, c in enumerate(chunk)]
     return maps
 
 
 # ---- Table 1: BLEU against every reference ----------------------------------------------------
+
 
 def bleu(hypotheses: list[list[str]], references: list[list[list[str]]]) -> dict[str, float]:
     """nltk's corpus BLEU-1..4 (%), each hypothesis against all its references, no smoothing.
@@ -332,7 +412,7 @@ def bleu(hypotheses: list[list[str]], references: list[list[list[str]]]) -> dict
     two-word caption ("a coat") still lowers BLEU-3 and BLEU-4.
     """
     weights = [(1.0,), (0.5, 0.5), (1 / 3, 1 / 3, 1 / 3), (0.25, 0.25, 0.25, 0.25)]
-    with warnings.catch_warnings():   # nltk warns when an order has no match at all; the score is then 0, as shown
+    with warnings.catch_warnings():  # nltk warns when an order has no match at all; the score is then 0, as shown
         warnings.simplefilter("ignore", UserWarning)
         return {name: 100 * corpus_bleu(references, hypotheses, weights=w) for name, w in zip(BLEU, weights)}
 
@@ -352,9 +432,13 @@ def table1(results: list[runs.TrainedRun], data: Prepared) -> pd.DataFrame:
     for model in dict.fromkeys(r.spec.model for r in results):
         scores = [bleu(hypothesis_words(r), data.test.references) for r in results if r.spec.model == model]
         paper = PAPER_TABLE1.get(model)
-        rows.append({"model": model, **{f"{b} (ours)": tables.mean_spread([s[b] for s in scores], digits=1)
-                                        for b in BLEU},
-                     "paper COCO BLEU-1/2/3/4": " / ".join(map(str, paper)) if paper else "—"})
+        rows.append(
+            {
+                "model": model,
+                **{f"{b} (ours)": tables.mean_spread([s[b] for s in scores], digits=1) for b in BLEU},
+                "paper COCO BLEU-1/2/3/4": " / ".join(map(str, paper)) if paper else "—",
+            }
+        )
     return pd.DataFrame(rows).set_index("model")
 
 
@@ -366,12 +450,20 @@ def bleu_by_items(results: list[runs.TrainedRun], data: Prepared) -> pd.DataFram
         words = hypothesis_words(r)
         for n in sorted(set(counts)):
             index = np.flatnonzero(counts == n)
-            rows.append({"model": r.spec.model, "seed": r.spec.seed, "items": int(n), "scenes": len(index),
-                         "BLEU-4": bleu([words[i] for i in index], [data.test.references[i] for i in index])["BLEU-4"]})
+            rows.append(
+                {
+                    "model": r.spec.model,
+                    "seed": r.spec.seed,
+                    "items": int(n),
+                    "scenes": len(index),
+                    "BLEU-4": bleu([words[i] for i in index], [data.test.references[i] for i in index])["BLEU-4"],
+                }
+            )
     return pd.DataFrame(rows)
 
 
 # ---- where the model looks --------------------------------------------------------------------
+
 
 def cell_shares(boxes: list[scenes.Box], canvas: int, grid: int) -> np.ndarray:
     """For each of the grid² cells (row-major, as the annotations), the fraction of its pixels inside any box."""
@@ -400,9 +492,15 @@ def item_words(words: list[str], maps: np.ndarray, items: list[scenes.Item], can
         if word not in fashion_mnist.CLASSES:
             continue
         boxes = [item.box for item in items if item.noun == word]
-        rows.append({"word": word, "position": t, "wrong item": not boxes,
-                     "mass": box_mass(maps[t], boxes, canvas) if boxes else np.nan,
-                     "uniform": uniform_share(boxes, canvas) if boxes else np.nan})
+        rows.append(
+            {
+                "word": word,
+                "position": t,
+                "wrong item": not boxes,
+                "mass": box_mass(maps[t], boxes, canvas) if boxes else np.nan,
+                "uniform": uniform_share(boxes, canvas) if boxes else np.nan,
+            }
+        )
     return rows
 
 
@@ -418,26 +516,36 @@ def correctness(result: runs.TrainedRun, data: Prepared) -> dict[str, float]:
     """Mean attention mass on the named item, the uniform share, their ratio, and the share of wrong item words."""
     frame = correctness_frame(result, data)
     wrong = frame["wrong item"].astype(bool)
-    mass, uniform = frame["mass"][~wrong].mean(), frame["uniform"][~wrong].mean()   # NaN when no item was named
-    return {"mass": float(mass), "uniform": float(uniform), "ratio": float(mass / uniform),
-            "wrong items": float(wrong.mean())}
+    mass, uniform = frame["mass"][~wrong].mean(), frame["uniform"][~wrong].mean()  # NaN when no item was named
+    return {
+        "mass": float(mass),
+        "uniform": float(uniform),
+        "ratio": float(mass / uniform),
+        "wrong items": float(wrong.mean()),
+    }
 
 
 def coverage(maps: list[np.ndarray]) -> dict[str, float]:
     """Over a caption, Σ_t α_ti per location: its mean penalty Σ_i (1 − Σ_t α_ti)² and its mean peak max_i Σ_t α_ti."""
     totals = [m.sum(0) for m in maps if len(m)]
-    if not totals:                                        # every caption empty (an untrained model)
+    if not totals:  # every caption empty (an untrained model)
         return {"penalty": float("nan"), "peak": float("nan")}
-    return {"penalty": float(np.mean([((1 - c) ** 2).sum() for c in totals])),
-            "peak": float(np.mean([c.max() for c in totals]))}
+    return {
+        "penalty": float(np.mean([((1 - c) ** 2).sum() for c in totals])),
+        "peak": float(np.mean([c.max() for c in totals])),
+    }
 
 
 def upsample(α: np.ndarray, canvas: int) -> np.ndarray:
     """An attention map (L,) as a (canvas, canvas) image, bilinearly interpolated over the grid (the paper
     upsampled by 16 with a Gaussian filter)."""
     grid = int(round(np.sqrt(len(α))))
-    image = torch.nn.functional.interpolate(torch.as_tensor(α, dtype=torch.float32).view(1, 1, grid, grid),
-                                            size=(canvas, canvas), mode="bilinear", align_corners=False)
+    image = torch.nn.functional.interpolate(
+        torch.as_tensor(α, dtype=torch.float32).view(1, 1, grid, grid),
+        size=(canvas, canvas),
+        mode="bilinear",
+        align_corners=False,
+    )
     return image[0, 0].numpy()
 
 
@@ -445,10 +553,17 @@ def summary(results: list[runs.TrainedRun], data: Prepared) -> pd.DataFrame:
     """One row per run: BLEU-1..4, attention correctness and coverage, training and decoding seconds."""
     rows = []
     for r in results:
-        rows.append({"model": r.spec.model, "seed": r.spec.seed, **bleu(hypothesis_words(r), data.test.references),
-                     **{f"correctness {k}": v for k, v in correctness(r, data).items()},
-                     **{f"coverage {k}": v for k, v in coverage(maps(r)).items()},
-                     "train seconds": r.train_seconds, "decode seconds": r.decode_seconds})
+        rows.append(
+            {
+                "model": r.spec.model,
+                "seed": r.spec.seed,
+                **bleu(hypothesis_words(r), data.test.references),
+                **{f"correctness {k}": v for k, v in correctness(r, data).items()},
+                **{f"coverage {k}": v for k, v in coverage(maps(r)).items()},
+                "train seconds": r.train_seconds,
+                "decode seconds": r.decode_seconds,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -488,24 +603,42 @@ def quantities(frame: pd.DataFrame, by_items: pd.DataFrame) -> list[claims.Quant
     - 'X − none, 4 items' (BLEU-4 on 4-item scenes) and 'X − none, 4 items against 1': X's BLEU-4 gain from
       1-item to 4-item scenes minus the gain of the captioner without attention;
     - 'X correctness', each model's attention correctness ratio (× chance), t over seeds."""
+
     def at(model, n):
         rows = by_items[(by_items.model == model) & (by_items["items"] == n)].sort_values("seed")
         return np.asarray(rows["BLEU-4"])
 
     measured = []
     for a, b in (("hard", "soft"), ("soft", "soft, λ = 0")):
-        measured.append(claims.between(f"{a} − {b} BLEU-4", intervals.difference(
-            per_seed(frame, a, "BLEU-4"), per_seed(frame, b, "BLEU-4")), "BLEU", a, b, "higher"))
-    penalty = intervals.difference(per_seed(frame, "soft", "coverage penalty"),
-                                   per_seed(frame, "soft, λ = 0", "coverage penalty"))
-    measured.append(claims.between("soft − soft, λ = 0 coverage penalty", penalty, "penalty", "soft", "soft, λ = 0",
-                                     "lower"))
+        measured.append(
+            claims.between(
+                f"{a} − {b} BLEU-4",
+                intervals.difference(per_seed(frame, a, "BLEU-4"), per_seed(frame, b, "BLEU-4")),
+                "BLEU",
+                a,
+                b,
+                "higher",
+            )
+        )
+    penalty = intervals.difference(
+        per_seed(frame, "soft", "coverage penalty"), per_seed(frame, "soft, λ = 0", "coverage penalty")
+    )
+    measured.append(
+        claims.between("soft − soft, λ = 0 coverage penalty", penalty, "penalty", "soft", "soft, λ = 0", "lower")
+    )
     for model in ("soft", "hard"):
-        measured.append(claims.between(f"{model} − none, 4 items", intervals.difference(at(model, 4), at("none", 4)),
-                                         "BLEU", model, "none", "higher"))
+        measured.append(
+            claims.between(
+                f"{model} − none, 4 items",
+                intervals.difference(at(model, 4), at("none", 4)),
+                "BLEU",
+                model,
+                "none",
+                "higher",
+            )
+        )
         growth = intervals.difference(at(model, 4) - at(model, 1), at("none", 4) - at("none", 1))
-        measured.append(claims.between(f"{model} − none, 4 items against 1", growth, "BLEU", model, "none",
-                                         "higher"))
+        measured.append(claims.between(f"{model} − none, 4 items against 1", growth, "BLEU", model, "none", "higher"))
         correct = intervals.mean(per_seed(frame, model, "correctness ratio"))
         measured.append(claims.of_model(f"{model} correctness", correct, "×", model, "higher"))
     return measured

@@ -17,6 +17,7 @@ positions, scaling) trained from one seed for some updates on pairs up to a leng
 Costs (Table 2's column) are counted by torch's FLOP counter on the first training batches
 (`translation.training_flops`), with the attention written out so that its matrix products are seen.
 """
+
 from __future__ import annotations
 
 import functools
@@ -38,12 +39,31 @@ from attnmem_core.training import train
 
 # Vaswani et al. 2017. Table 2: newstest2014 EN-DE BLEU and training FLOPs. Table 3: EN-DE dev perplexity / BLEU.
 PAPER_TABLE2 = {"Transformer (base)": (27.3, 3.3e18), "ConvS2S": (25.16, 9.6e18)}
-PAPER_TABLE3 = {"base": (4.92, 25.8), "h=1": (5.29, 24.9), "h=4": (5.00, 25.5), "h=16": (4.91, 25.8),
-                "h=32": (5.01, 25.4), "d_k=16": (5.16, 25.1), "d_k=32": (5.01, 25.4), "learned": (4.92, 25.7)}
+PAPER_TABLE3 = {
+    "base": (4.92, 25.8),
+    "h=1": (5.29, 24.9),
+    "h=4": (5.00, 25.5),
+    "h=16": (4.91, 25.8),
+    "h=32": (5.01, 25.4),
+    "d_k=16": (5.16, 25.1),
+    "d_k=32": (5.01, 25.4),
+    "learned": (4.92, 25.7),
+}
 # Vaswani et al. 2017, Sec. 5–6: the base model and how it was trained.
-PAPER_BASE = {"layers (encoder + decoder)": "6 + 6", "d_model": 512, "heads": 8, "d_k = d_v": 64, "d_ff": 2048,
-              "dropout": 0.1, "label smoothing": 0.1, "warmup updates": 4000, "peak learning rate": "7.0e-04",
-              "tokens per batch": "≈ 25,000 + 25,000", "updates": "100,000", "beam, length penalty": "4, 0.6"}
+PAPER_BASE = {
+    "layers (encoder + decoder)": "6 + 6",
+    "d_model": 512,
+    "heads": 8,
+    "d_k = d_v": 64,
+    "d_ff": 2048,
+    "dropout": 0.1,
+    "label smoothing": 0.1,
+    "warmup updates": 4000,
+    "peak learning rate": "7.0e-04",
+    "tokens per batch": "≈ 25,000 + 25,000",
+    "updates": "100,000",
+    "beam, length penalty": "4, 0.6",
+}
 
 
 @dataclass(frozen=True)
@@ -51,14 +71,14 @@ class Scale:
     """The Transformer's sizes and training. The paper's base: 6+6 layers, d_model 512, 8 heads, d_ff 2048,
     dropout 0.1, label smoothing 0.1, warmup 4000, batches of ~25k source + 25k target tokens, beam 4, α 0.6."""
 
-    steps: int                       # the main run's updates
-    ablation_steps: int              # a Table 3 variant's
-    extrapolation_steps: int         # a run on short pairs only
+    steps: int  # the main run's updates
+    ablation_steps: int  # a Table 3 variant's
+    extrapolation_steps: int  # a run on short pairs only
     seeds: tuple[int, ...]
     workers: int
-    heads_grid: tuple[int, ...]      # Table 3 (A): these head counts at d_k = d_v = d_model / h
-    small_d_k: int                   # Table 3 (B): d_k with d_v and h as in the base
-    short: int                       # extrapolation: train on pairs of at most this many words
+    heads_grid: tuple[int, ...]  # Table 3 (A): these head counts at d_k = d_v = d_model / h
+    small_d_k: int  # Table 3 (B): d_k with d_v and h as in the base
+    short: int  # extrapolation: train on pairs of at most this many words
     layers: int = 2
     d_model: int = 128
     heads: int = 4
@@ -66,23 +86,62 @@ class Scale:
     dropout: float = 0.1
     label_smoothing: float = 0.1
     warmup: int = 400
-    lr_factor: float = 1.0           # × Eq. 3
-    max_tokens: int = 2000           # padded tokens per batch
+    lr_factor: float = 1.0  # × Eq. 3
+    max_tokens: int = 2000  # padded tokens per batch
     eval_every: int = 300
     beam: int = 5
     alpha: float = 0.6
-    bf16: bool = False               # autocast on CUDA
+    bf16: bool = False  # autocast on CUDA
 
 
 PROFILES = {
-    "smoke": Scale(steps=6, ablation_steps=3, extrapolation_steps=3, seeds=(0,), workers=1, heads_grid=(1, 4),
-                   small_d_k=2, short=8, layers=1, d_model=16, heads=2, d_ff=32, warmup=4, max_tokens=600, eval_every=3,
-                   beam=2),
-    "cpu": Scale(steps=1350, ablation_steps=225, extrapolation_steps=400, seeds=(0,), workers=2, heads_grid=(1, 4),
-                 small_d_k=8, short=20, eval_every=225),
-    "gpu": Scale(steps=6000, ablation_steps=2000, extrapolation_steps=3000, seeds=(0, 1), workers=4,
-                 heads_grid=(1, 4, 16, 32), small_d_k=16, short=20, layers=4, d_model=256, heads=8, d_ff=1024,
-                 warmup=1000, max_tokens=6000, eval_every=500, bf16=True),
+    "smoke": Scale(
+        steps=6,
+        ablation_steps=3,
+        extrapolation_steps=3,
+        seeds=(0,),
+        workers=1,
+        heads_grid=(1, 4),
+        small_d_k=2,
+        short=8,
+        layers=1,
+        d_model=16,
+        heads=2,
+        d_ff=32,
+        warmup=4,
+        max_tokens=600,
+        eval_every=3,
+        beam=2,
+    ),
+    "cpu": Scale(
+        steps=1350,
+        ablation_steps=225,
+        extrapolation_steps=400,
+        seeds=(0,),
+        workers=2,
+        heads_grid=(1, 4),
+        small_d_k=8,
+        short=20,
+        eval_every=225,
+    ),
+    "gpu": Scale(
+        steps=6000,
+        ablation_steps=2000,
+        extrapolation_steps=3000,
+        seeds=(0, 1),
+        workers=4,
+        heads_grid=(1, 4, 16, 32),
+        small_d_k=16,
+        short=20,
+        layers=4,
+        d_model=256,
+        heads=8,
+        d_ff=1024,
+        warmup=1000,
+        max_tokens=6000,
+        eval_every=500,
+        bf16=True,
+    ),
 }
 
 
@@ -100,12 +159,18 @@ class Variant:
 
 def table3_variants(scale: Scale) -> list[Variant]:
     """(A) heads at constant compute, (B) a smaller d_k, (E) learned positions, no positions, and no 1/√d_k at h = 1."""
-    heads = [Variant(f"h={h}", heads=h, d_k=scale.d_model // h, d_v=scale.d_model // h)
-             for h in scale.heads_grid if h != scale.heads]
+    heads = [
+        Variant(f"h={h}", heads=h, d_k=scale.d_model // h, d_v=scale.d_model // h)
+        for h in scale.heads_grid
+        if h != scale.heads
+    ]
     d_v = scale.d_model // scale.heads
-    return heads + [Variant(f"d_k={scale.small_d_k}", d_k=scale.small_d_k, d_v=d_v),
-                    Variant("learned", positional="learned"), Variant("no positions", positional="none"),
-                    Variant("h=1, unscaled", heads=1, d_k=scale.d_model, d_v=scale.d_model, scale=False)]
+    return heads + [
+        Variant(f"d_k={scale.small_d_k}", d_k=scale.small_d_k, d_v=d_v),
+        Variant("learned", positional="learned"),
+        Variant("no positions", positional="none"),
+        Variant("h=1, unscaled", heads=1, d_k=scale.d_model, d_v=scale.d_model, scale=False),
+    ]
 
 
 def paper_row(variant: Variant, scale: Scale) -> str | None:
@@ -128,11 +193,11 @@ class RunSpec:
     """One Transformer variant from one seed, trained for `steps` updates on the pairs of at most `cutoff` words."""
 
     variant: Variant
-    cutoff: int            # training pairs of at most this many words
+    cutoff: int  # training pairs of at most this many words
     steps: int
     seed: int
     scale: Scale
-    test_beam: int = 0     # translate the test set after training with this beam (1: greedy); 0: not at all
+    test_beam: int = 0  # translate the test set after training with this beam (1: greedy); 0: not at all
     valid_bleu: bool = True  # evaluate greedy validation BLEU besides perplexity
 
     @property
@@ -142,9 +207,17 @@ class RunSpec:
     def cache_key(self, data: translation.Prepared, device: torch.device) -> dict:
         """The scale enters without what only other runs use (their step counts, the seeds, the workers)."""
         scale = replace(self.scale, steps=0, ablation_steps=0, extrapolation_steps=0, seeds=(), workers=0)
-        return {"variant": asdict(self.variant), "cutoff": self.cutoff, "steps": self.steps, "seed": self.seed,
-                "test_beam": self.test_beam, "valid_bleu": self.valid_bleu, "scale": asdict(scale),
-                **data.identity(), "device": device.type}
+        return {
+            "variant": asdict(self.variant),
+            "cutoff": self.cutoff,
+            "steps": self.steps,
+            "seed": self.seed,
+            "test_beam": self.test_beam,
+            "valid_bleu": self.valid_bleu,
+            "scale": asdict(scale),
+            **data.identity(),
+            "device": device.type,
+        }
 
     def build(self, data: translation.Prepared) -> Transformer:
         return build(self.variant, self.scale, *data.vocabularies())
@@ -161,12 +234,22 @@ class RunSpec:
         optimizer = torch.optim.Adam(model.parameters(), lr=1.0, betas=(0.9, 0.98), eps=1e-9)
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(scale.d_model, scale.warmup, scale.lr_factor))
         autocast = autocast_dtype(device, scale.bf16)
-        history = train(model, translation.training_batches(data, self.cutoff, scale.max_tokens, self.seed),
-                        steps=self.steps, optimizer=optimizer, scheduler=schedule, loss_fn=loss(scale), device=device,
-                        eval_every=scale.eval_every, autocast=autocast,
-                        evaluate=lambda: translation.validation(model, data, device, self.cutoff, scale.max_tokens,
-                                                                self.valid_bleu),
-                        desc=self.label, progress=False)
+        history = train(
+            model,
+            translation.training_batches(data, self.cutoff, scale.max_tokens, self.seed),
+            steps=self.steps,
+            optimizer=optimizer,
+            scheduler=schedule,
+            loss_fn=loss(scale),
+            device=device,
+            eval_every=scale.eval_every,
+            autocast=autocast,
+            evaluate=lambda: translation.validation(
+                model, data, device, self.cutoff, scale.max_tokens, self.valid_bleu
+            ),
+            desc=self.label,
+            progress=False,
+        )
         start, hypotheses = time.perf_counter(), None
         if self.test_beam:
             with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
@@ -186,8 +269,10 @@ def plan(scale: Scale, cutoff: int, seeds: list[int], steps: int) -> list[RunSpe
     for seed in seeds:
         specs.append(RunSpec(base, cutoff, steps, seed, scale, test_beam=scale.beam))
         specs += [RunSpec(v, cutoff, scale.ablation_steps, seed, scale) for v in table3_variants(scale)]
-        specs += [RunSpec(v, scale.short, scale.extrapolation_steps, seed, scale, test_beam=1, valid_bleu=False)
-                  for v in (base, Variant("learned", positional="learned"))]
+        specs += [
+            RunSpec(v, scale.short, scale.extrapolation_steps, seed, scale, test_beam=1, valid_bleu=False)
+            for v in (base, Variant("learned", positional="learned"))
+        ]
     return specs
 
 
@@ -197,26 +282,50 @@ def baselines(rnn_scale: rnnsearch.Scale, seeds: list[int]) -> list[rnnsearch.Ru
 
 
 def build(variant: Variant, scale: Scale, source_vocab: int, target_vocab: int) -> Transformer:
-    return Transformer(source_vocab, target_vocab, layers=scale.layers, d_model=scale.d_model, d_ff=scale.d_ff,
-                       heads=variant.heads or scale.heads, d_k=variant.d_k, d_v=variant.d_v, dropout=scale.dropout,
-                       positional=variant.positional, scale=variant.scale)
+    return Transformer(
+        source_vocab,
+        target_vocab,
+        layers=scale.layers,
+        d_model=scale.d_model,
+        d_ff=scale.d_ff,
+        heads=variant.heads or scale.heads,
+        d_k=variant.d_k,
+        d_v=variant.d_v,
+        dropout=scale.dropout,
+        positional=variant.positional,
+        scale=variant.scale,
+    )
 
 
 def find(outcomes: list[runs.TrainedRun], variant: str, cutoff: int, steps: int | None = None) -> list[runs.TrainedRun]:
     """The runs of one variant and cut-off (and step count, when given), by seed."""
-    return sorted((r for r in outcomes if r.spec.variant.name == variant and r.spec.cutoff == cutoff
-                   and steps in (None, r.spec.steps)), key=lambda r: r.spec.seed)
+    return sorted(
+        (
+            r
+            for r in outcomes
+            if r.spec.variant.name == variant and r.spec.cutoff == cutoff and steps in (None, r.spec.steps)
+        ),
+        key=lambda r: r.spec.seed,
+    )
 
 
 def sizes(scale: Scale, steps: int, profile: str) -> pd.DataFrame:
     """The paper's base model beside ours, setting by setting."""
-    peak = scale.lr_factor * scale.d_model ** -0.5 * scale.warmup ** -0.5
-    ours = {"layers (encoder + decoder)": f"{scale.layers} + {scale.layers}", "d_model": scale.d_model,
-            "heads": scale.heads, "d_k = d_v": scale.d_model // scale.heads, "d_ff": scale.d_ff,
-            "dropout": scale.dropout, "label smoothing": scale.label_smoothing, "warmup updates": scale.warmup,
-            "peak learning rate": f"{peak:.1e}", "tokens per batch": f"≤ {scale.max_tokens:,} padded (both sides)",
-            "updates": f"{steps:,} (Table 3 rows: {scale.ablation_steps:,})",
-            "beam, length penalty": f"{scale.beam}, {scale.alpha}"}
+    peak = scale.lr_factor * scale.d_model**-0.5 * scale.warmup**-0.5
+    ours = {
+        "layers (encoder + decoder)": f"{scale.layers} + {scale.layers}",
+        "d_model": scale.d_model,
+        "heads": scale.heads,
+        "d_k = d_v": scale.d_model // scale.heads,
+        "d_ff": scale.d_ff,
+        "dropout": scale.dropout,
+        "label smoothing": scale.label_smoothing,
+        "warmup updates": scale.warmup,
+        "peak learning rate": f"{peak:.1e}",
+        "tokens per batch": f"≤ {scale.max_tokens:,} padded (both sides)",
+        "updates": f"{steps:,} (Table 3 rows: {scale.ablation_steps:,})",
+        "beam, length penalty": f"{scale.beam}, {scale.alpha}",
+    }
     return pd.DataFrame({"paper (base)": PAPER_BASE, f"ours ({profile})": ours}).astype(str)
 
 
@@ -227,8 +336,10 @@ def calibration() -> dict:
 
 # ---- Table 2: quality and training cost against RNNsearch --------------------------------------
 
-def flops_per_update(model: torch.nn.Module, data: translation.Prepared, cutoff: int, max_tokens: int, loss_fn,
-                     seed: int) -> float:
+
+def flops_per_update(
+    model: torch.nn.Module, data: translation.Prepared, cutoff: int, max_tokens: int, loss_fn, seed: int
+) -> float:
     """FLOPs of one update of `model`, averaged over the first batches of its own training stream."""
     return translation.training_flops(model, translation.training_batches(data, cutoff, max_tokens, seed), loss_fn)
 
@@ -242,20 +353,40 @@ def costs(rnn: list[runs.TrainedRun], main: list[runs.TrainedRun], data: transla
         seed, cutoff = t.spec.seed, r.spec.cutoff
         rnn_valid = translation.validation(r.model(data).to(device), data, device, cutoff, r.spec.scale.max_tokens)
         torch.manual_seed(seed)
-        flops = {"RNNsearch": flops_per_update(r.spec.build(data), data, cutoff, r.spec.scale.max_tokens,
-                                               translation.sequence_loss, seed)}
+        flops = {
+            "RNNsearch": flops_per_update(
+                r.spec.build(data), data, cutoff, r.spec.scale.max_tokens, translation.sequence_loss, seed
+            )
+        }
         torch.manual_seed(seed)
-        flops["Transformer"] = flops_per_update(build(Variant("base"), t.spec.scale, *data.vocabularies()), data,
-                                                cutoff, t.spec.scale.max_tokens, loss(t.spec.scale), seed)
-        out.append({"seed": seed, "rnn_valid": rnn_valid, "flops": flops,
-                    "reach": translation.cost_to_reach(t.history, "valid_bleu", rnn_valid["valid_bleu"],
-                                                       flops["Transformer"]),
-                    "test_bleu": {"RNNsearch": rnnsearch.bleu_on_test(r, data),
-                                  "Transformer": scoring.bleu(t.outputs["hypotheses"], references)["score"]},
-                    "bootstrap": scoring.paired_bootstrap(r.outputs["hypotheses"], t.outputs["hypotheses"],
-                                                          references, seed=seed),
-                    "rnn_flops": flops["RNNsearch"] * r.spec.scale.steps, "rnn_seconds": r.train_seconds,
-                    "transformer_flops": flops["Transformer"] * t.spec.steps})
+        flops["Transformer"] = flops_per_update(
+            build(Variant("base"), t.spec.scale, *data.vocabularies()),
+            data,
+            cutoff,
+            t.spec.scale.max_tokens,
+            loss(t.spec.scale),
+            seed,
+        )
+        out.append(
+            {
+                "seed": seed,
+                "rnn_valid": rnn_valid,
+                "flops": flops,
+                "reach": translation.cost_to_reach(
+                    t.history, "valid_bleu", rnn_valid["valid_bleu"], flops["Transformer"]
+                ),
+                "test_bleu": {
+                    "RNNsearch": rnnsearch.bleu_on_test(r, data),
+                    "Transformer": scoring.bleu(t.outputs["hypotheses"], references)["score"],
+                },
+                "bootstrap": scoring.paired_bootstrap(
+                    r.outputs["hypotheses"], t.outputs["hypotheses"], references, seed=seed
+                ),
+                "rnn_flops": flops["RNNsearch"] * r.spec.scale.steps,
+                "rnn_seconds": r.train_seconds,
+                "transformer_flops": flops["Transformer"] * t.spec.steps,
+            }
+        )
     return out
 
 
@@ -270,30 +401,51 @@ def reach_text(cost: dict) -> str:
     return f"{reach['step']:,} updates, {reach['seconds'] / 60:.1f} min, {reach['flops']:.2e} FLOPs"
 
 
-def table2(rnn: list[runs.TrainedRun], main: list[runs.TrainedRun], costs: list[dict], apertium_bleu: str) -> pd.DataFrame:
+def table2(
+    rnn: list[runs.TrainedRun], main: list[runs.TrainedRun], costs: list[dict], apertium_bleu: str
+) -> pd.DataFrame:
     """Table 2's analog: quality and training cost of RNNsearch and the Transformer, and Apertium's BLEU."""
-    empty = dict.fromkeys(["parameters", "test BLEU", "valid perplexity", "valid BLEU (greedy)", "updates",
-                           "train minutes", "training FLOPs", "to RNNsearch's valid BLEU", "paper (EN-DE BLEU, FLOPs)"],
-                          "—")
+    empty = dict.fromkeys(
+        [
+            "parameters",
+            "test BLEU",
+            "valid perplexity",
+            "valid BLEU (greedy)",
+            "updates",
+            "train minutes",
+            "training FLOPs",
+            "to RNNsearch's valid BLEU",
+            "paper (EN-DE BLEU, FLOPs)",
+        ],
+        "—",
+    )
     r0, t0 = rnn[0].spec, main[0].spec
     paper = PAPER_TABLE2["Transformer (base)"]
     rows = [
-        {**empty, "model": f"RNNsearch-{r0.cutoff}", "parameters": f"{rnn[0].parameters / 1e6:.1f} M",
-         "test BLEU": _spread([c["test_bleu"]["RNNsearch"] for c in costs]),
-         "valid perplexity": _spread([r.final["valid_perplexity"] for r in rnn]),
-         "valid BLEU (greedy)": _spread([c["rnn_valid"]["valid_bleu"] for c in costs]),
-         "updates": f"{r0.scale.steps:,} × ≤ {r0.scale.max_tokens:,} tokens",
-         "train minutes": _spread([c["rnn_seconds"] / 60 for c in costs], 1),
-         "training FLOPs": f"{np.mean([c['rnn_flops'] for c in costs]):.2e}"},
-        {**empty, "model": "Transformer (base)", "parameters": f"{main[0].parameters / 1e6:.1f} M",
-         "test BLEU": _spread([c["test_bleu"]["Transformer"] for c in costs]),
-         "valid perplexity": _spread([t.final["valid_perplexity"] for t in main]),
-         "valid BLEU (greedy)": _spread([t.final["valid_bleu"] for t in main]),
-         "updates": f"{t0.steps:,} × ≤ {t0.scale.max_tokens:,} tokens",
-         "train minutes": _spread([t.train_seconds / 60 for t in main], 1),
-         "training FLOPs": f"{np.mean([c['transformer_flops'] for c in costs]):.2e}",
-         "to RNNsearch's valid BLEU": "; ".join(reach_text(c) for c in costs),
-         "paper (EN-DE BLEU, FLOPs)": f"{paper[0]}, {paper[1]:.1e}".replace("e+", "e")},
+        {
+            **empty,
+            "model": f"RNNsearch-{r0.cutoff}",
+            "parameters": f"{rnn[0].parameters / 1e6:.1f} M",
+            "test BLEU": _spread([c["test_bleu"]["RNNsearch"] for c in costs]),
+            "valid perplexity": _spread([r.final["valid_perplexity"] for r in rnn]),
+            "valid BLEU (greedy)": _spread([c["rnn_valid"]["valid_bleu"] for c in costs]),
+            "updates": f"{r0.scale.steps:,} × ≤ {r0.scale.max_tokens:,} tokens",
+            "train minutes": _spread([c["rnn_seconds"] / 60 for c in costs], 1),
+            "training FLOPs": f"{np.mean([c['rnn_flops'] for c in costs]):.2e}",
+        },
+        {
+            **empty,
+            "model": "Transformer (base)",
+            "parameters": f"{main[0].parameters / 1e6:.1f} M",
+            "test BLEU": _spread([c["test_bleu"]["Transformer"] for c in costs]),
+            "valid perplexity": _spread([t.final["valid_perplexity"] for t in main]),
+            "valid BLEU (greedy)": _spread([t.final["valid_bleu"] for t in main]),
+            "updates": f"{t0.steps:,} × ≤ {t0.scale.max_tokens:,} tokens",
+            "train minutes": _spread([t.train_seconds / 60 for t in main], 1),
+            "training FLOPs": f"{np.mean([c['transformer_flops'] for c in costs]):.2e}",
+            "to RNNsearch's valid BLEU": "; ".join(reach_text(c) for c in costs),
+            "paper (EN-DE BLEU, FLOPs)": f"{paper[0]}, {paper[1]:.1e}".replace("e+", "e"),
+        },
         {**empty, "model": "Apertium (rule-based)", "test BLEU": apertium_bleu},
     ]
     return pd.DataFrame(rows).set_index("model")
@@ -301,23 +453,35 @@ def table2(rnn: list[runs.TrainedRun], main: list[runs.TrainedRun], costs: list[
 
 def bootstrap_table(costs: list[dict]) -> pd.DataFrame:
     """Per seed: the paired bootstrap of RNNsearch against the Transformer, and FLOPs per update."""
-    return pd.DataFrame([{"seed": c["seed"], "BLEU RNNsearch": c["bootstrap"]["bleu_a"],
-                          "BLEU Transformer": c["bootstrap"]["bleu_b"], "RNNsearch − Transformer": c["bootstrap"]["delta"],
-                          "95% interval": f"[{c['bootstrap']['ci_low']:.2f}, {c['bootstrap']['ci_high']:.2f}]",
-                          "p(RNNsearch > Transformer)": c["bootstrap"]["p_value"],
-                          "RNNsearch FLOPs / update": f"{c['flops']['RNNsearch']:.2e}",
-                          "Transformer FLOPs / update": f"{c['flops']['Transformer']:.2e}"} for c in costs]).round(3)
+    return pd.DataFrame(
+        [
+            {
+                "seed": c["seed"],
+                "BLEU RNNsearch": c["bootstrap"]["bleu_a"],
+                "BLEU Transformer": c["bootstrap"]["bleu_b"],
+                "RNNsearch − Transformer": c["bootstrap"]["delta"],
+                "95% interval": f"[{c['bootstrap']['ci_low']:.2f}, {c['bootstrap']['ci_high']:.2f}]",
+                "p(RNNsearch > Transformer)": c["bootstrap"]["p_value"],
+                "RNNsearch FLOPs / update": f"{c['flops']['RNNsearch']:.2e}",
+                "Transformer FLOPs / update": f"{c['flops']['Transformer']:.2e}",
+            }
+            for c in costs
+        ]
+    ).round(3)
 
 
 # ---- Table 3: variations on the base model --------------------------------------------------------
 
-def table3_rows(outcomes: list[runs.TrainedRun], main: list[runs.TrainedRun], scale: Scale,
-                cutoff: int) -> dict[str, list[dict]]:
+
+def table3_rows(
+    outcomes: list[runs.TrainedRun], main: list[runs.TrainedRun], scale: Scale, cutoff: int
+) -> dict[str, list[dict]]:
     """Variant name → its evaluation rows at `ablation_steps` (one per seed); the base's are the main runs'."""
     rows = {"base": [r.at_step(scale.ablation_steps) for r in main]}
     for variant in table3_variants(scale):
-        rows[variant.name] = [r.at_step(scale.ablation_steps)
-                              for r in find(outcomes, variant.name, cutoff, scale.ablation_steps)]
+        rows[variant.name] = [
+            r.at_step(scale.ablation_steps) for r in find(outcomes, variant.name, cutoff, scale.ablation_steps)
+        ]
     return rows
 
 
@@ -333,16 +497,26 @@ def table3(rows: dict[str, list[dict]], scale: Scale) -> pd.DataFrame:
     for v in [Variant("base")] + table3_variants(scale):
         attention = build(v, scale, 1, 1).encoder[0].self_attention
         paper = PAPER_TABLE3.get(paper_row(v, scale))
-        out.append({"variant": v.name, "h": attention.heads, "d_k": attention.d_k, "d_v": attention.d_v,
-                    "positions": v.positional, "1/√d_k": "yes" if v.scale else "no",
-                    "valid perplexity": _spread([m["valid_perplexity"] for m in rows[v.name]]),
-                    "÷ base": _spread(perplexity_ratios(rows, v.name), 3),
-                    "valid BLEU (greedy)": _spread([m["valid_bleu"] for m in rows[v.name]]),
-                    "paper row": paper_row(v, scale) or "—", "paper PPL / BLEU": f"{paper[0]} / {paper[1]}" if paper else "—"})
+        out.append(
+            {
+                "variant": v.name,
+                "h": attention.heads,
+                "d_k": attention.d_k,
+                "d_v": attention.d_v,
+                "positions": v.positional,
+                "1/√d_k": "yes" if v.scale else "no",
+                "valid perplexity": _spread([m["valid_perplexity"] for m in rows[v.name]]),
+                "÷ base": _spread(perplexity_ratios(rows, v.name), 3),
+                "valid BLEU (greedy)": _spread([m["valid_bleu"] for m in rows[v.name]]),
+                "paper row": paper_row(v, scale) or "—",
+                "paper PPL / BLEU": f"{paper[0]} / {paper[1]}" if paper else "—",
+            }
+        )
     return pd.DataFrame(out).set_index("variant")
 
 
 # ---- the 1/√d_k argument (Sec. 3.2.1) -------------------------------------------------------------
+
 
 def scaling_statistics(d_ks, keys: int = 32, samples: int = 2000, seed: int = 0) -> pd.DataFrame:
     """For q, k with independent N(0, 1) components: the variance of q·k, and for a query over `keys` keys the
@@ -356,20 +530,28 @@ def scaling_statistics(d_ks, keys: int = 32, samples: int = 2000, seed: int = 0)
     for d_k in d_ks:
         q = torch.randn(samples, 1, d_k, generator=generator)
         k = torch.randn(samples, keys, d_k, generator=generator)
-        dots = (q * k).sum(-1)                                                   # (samples, keys)
+        dots = (q * k).sum(-1)  # (samples, keys)
         for scaled in (True, False):
             p = torch.softmax(dots / math.sqrt(d_k) if scaled else dots, -1)
             jacobian = torch.diag_embed(p) - p.unsqueeze(-1) * p.unsqueeze(-2)
-            rows.append({"d_k": d_k, "scaled": scaled, "variance of q·k": dots.var().item(),
-                         "softmax entropy": -(p * p.clamp_min(1e-30).log()).sum(-1).mean().item(),
-                         "Jacobian norm": torch.linalg.matrix_norm(jacobian).mean().item()})
+            rows.append(
+                {
+                    "d_k": d_k,
+                    "scaled": scaled,
+                    "variance of q·k": dots.var().item(),
+                    "softmax entropy": -(p * p.clamp_min(1e-30).log()).sum(-1).mean().item(),
+                    "Jacobian norm": torch.linalg.matrix_norm(jacobian).mean().item(),
+                }
+            )
     return pd.DataFrame(rows)
 
 
 # ---- extrapolation: longer than anything seen in training -------------------------------------------
 
-def extrapolation(sinusoidal: list[runs.TrainedRun], learned: list[runs.TrainedRun], data: translation.Prepared,
-                  scale: Scale, device) -> dict:
+
+def extrapolation(
+    sinusoidal: list[runs.TrainedRun], learned: list[runs.TrainedRun], data: translation.Prepared, scale: Scale, device
+) -> dict:
     """Sinusoidal against learned positions, both trained on pairs of at most `scale.short` words: BLEU and
     perplexity by test length (mean over seeds), and per seed the paired bootstrap on the longer test verses,
     the BLEU difference on the lengths seen in training, and each kind's perplexity beyond them."""
@@ -381,24 +563,40 @@ def extrapolation(sinusoidal: list[runs.TrainedRun], learned: list[runs.TrainedR
         return scoring.bleu([r.outputs["hypotheses"][i] for i in index], [references[i] for i in index])["score"]
 
     def perplexities(r: runs.TrainedRun, buckets: list[int]) -> pd.DataFrame:
-        return translation.perplexity_by_length(r.model(data).to(device), data, "test", buckets, scale.max_tokens,
-                                                device)
+        return translation.perplexity_by_length(
+            r.model(data).to(device), data, "test", buckets, scale.max_tokens, device
+        )
 
     frames = []
     for kind, group in (("sinusoidal", sinusoidal), ("learned", learned)):
         for r in group:
             bleu = scoring.bleu_by_length(r.outputs["hypotheses"], references, lengths, edges)
-            frames.append(bleu.assign(positions=kind, seed=r.spec.seed, perplexity=perplexities(r, edges).perplexity.to_numpy()))
-    by_length = pd.concat(frames).groupby(["positions", "bucket", "lo"], sort=False, as_index=False).agg(
-        sentences=("sentences", "first"), bleu=("bleu", "mean"), perplexity=("perplexity", "mean"))
-    return {"by_length": by_length, "longer": len(longer),
-            "beyond": [scoring.paired_bootstrap([s.outputs["hypotheses"][i] for i in longer],
-                                                [lr.outputs["hypotheses"][i] for i in longer],
-                                                [references[i] for i in longer], seed=s.spec.seed)
-                       for s, lr in zip(sinusoidal, learned)],
-            "within_delta": [bleu_on(s, seen) - bleu_on(lr, seen) for s, lr in zip(sinusoidal, learned)],
-            "perplexity_beyond": {kind: [perplexities(r, [scale.short + 1, 1000]).perplexity[0] for r in group]
-                                  for kind, group in (("sinusoidal", sinusoidal), ("learned", learned))}}
+            frames.append(
+                bleu.assign(positions=kind, seed=r.spec.seed, perplexity=perplexities(r, edges).perplexity.to_numpy())
+            )
+    by_length = (
+        pd.concat(frames)
+        .groupby(["positions", "bucket", "lo"], sort=False, as_index=False)
+        .agg(sentences=("sentences", "first"), bleu=("bleu", "mean"), perplexity=("perplexity", "mean"))
+    )
+    return {
+        "by_length": by_length,
+        "longer": len(longer),
+        "beyond": [
+            scoring.paired_bootstrap(
+                [s.outputs["hypotheses"][i] for i in longer],
+                [lr.outputs["hypotheses"][i] for i in longer],
+                [references[i] for i in longer],
+                seed=s.spec.seed,
+            )
+            for s, lr in zip(sinusoidal, learned)
+        ],
+        "within_delta": [bleu_on(s, seen) - bleu_on(lr, seen) for s, lr in zip(sinusoidal, learned)],
+        "perplexity_beyond": {
+            kind: [perplexities(r, [scale.short + 1, 1000]).perplexity[0] for r in group]
+            for kind, group in (("sinusoidal", sinusoidal), ("learned", learned))
+        },
+    }
 
 
 # ---- the claims' quantities and the runs' convergence -----------------------------------------
@@ -407,8 +605,9 @@ def extrapolation(sinusoidal: list[runs.TrainedRun], learned: list[runs.TrainedR
 CONVERGENCE = convergence.Rule("valid_perplexity", "min")
 
 
-def convergence_states(rnn: list[runs.TrainedRun], main: list[runs.TrainedRun], outcomes: list[runs.TrainedRun],
-                       scale: Scale, cutoff: int) -> dict[str, list[convergence.Convergence]]:
+def convergence_states(
+    rnn: list[runs.TrainedRun], main: list[runs.TrainedRun], outcomes: list[runs.TrainedRun], scale: Scale, cutoff: int
+) -> dict[str, list[convergence.Convergence]]:
     """Each run the claims name → CONVERGENCE's answer, one per seed: RNNsearch, the main Transformer, the same
     Transformer stopped where Table 3 compares it ('base at N updates'), each Table 3 variant, and the two
     extrapolation runs ('sinusoidal ≤20', 'learned ≤20')."""
@@ -421,9 +620,16 @@ def convergence_states(rnn: list[runs.TrainedRun], main: list[runs.TrainedRun], 
     return convergence.by_run(CONVERGENCE, histories)
 
 
-def quantities(rnn: list[runs.TrainedRun], main: list[runs.TrainedRun], data: translation.Prepared, scale: Scale,
-               costs: list[dict], ablation: dict[str, list[dict]], extrapolation: dict,
-               jacobian_ratio: float) -> list[claims.Quantity]:
+def quantities(
+    rnn: list[runs.TrainedRun],
+    main: list[runs.TrainedRun],
+    data: translation.Prepared,
+    scale: Scale,
+    costs: list[dict],
+    ablation: dict[str, list[dict]],
+    extrapolation: dict,
+    jacobian_ratio: float,
+) -> list[claims.Quantity]:
     """The claims' numbers, with intervals over seeds (Welch's t; Student's t for a per-seed cost ratio) or, for
     one seed, a paired bootstrap over the test verses:
     - 'Transformer − RNNsearch BLEU' on the test verses (`rnnsearch.bleu_gap`);
@@ -433,22 +639,46 @@ def quantities(rnn: list[runs.TrainedRun], main: list[runs.TrainedRun], data: tr
     - 'sinusoidal − learned BLEU beyond the cut-off' on the test verses longer than any seen in training;
     - the Jacobian ratio on random vectors, which no run can change: an illustration."""
     label = rnn[0].spec.label
-    measured = [claims.between("Transformer − RNNsearch BLEU", rnnsearch.bleu_gap(main, rnn, data), "BLEU",
-                                 "Transformer", label, "higher")]
+    measured = [
+        claims.between(
+            "Transformer − RNNsearch BLEU", rnnsearch.bleu_gap(main, rnn, data), "BLEU", "Transformer", label, "higher"
+        )
+    ]
     for cost, total in (("flops", "rnn_flops"), ("seconds", "rnn_seconds")):
         ratio = intervals.mean([c["reach"][cost] / c[total] for c in costs])
-        measured.append(claims.between(f"Transformer {cost} to RNNsearch's valid BLEU / RNNsearch's", ratio, "×",
-                                         "Transformer", label, "lower"))
+        measured.append(
+            claims.between(
+                f"Transformer {cost} to RNNsearch's valid BLEU / RNNsearch's", ratio, "×", "Transformer", label, "lower"
+            )
+        )
     base = f"base at {scale.ablation_steps} updates"
     for variant, over, over_name in (("h=1", "base", base), ("learned", "base", base), ("h=1, unscaled", "h=1", "h=1")):
-        ppl = intervals.ratio([row["valid_perplexity"] for row in ablation[variant]],
-                              [row["valid_perplexity"] for row in ablation[over]])
+        ppl = intervals.ratio(
+            [row["valid_perplexity"] for row in ablation[variant]], [row["valid_perplexity"] for row in ablation[over]]
+        )
         measured.append(claims.between(f"perplexity {variant} / {over}", ppl, "×", variant, over_name, "lower"))
     beyond = extrapolation["beyond"]
-    gap = (intervals.from_bootstrap(beyond[0]) if len(beyond) == 1 else
-           intervals.difference([b["bleu_a"] for b in beyond], [b["bleu_b"] for b in beyond]))
-    measured.append(claims.between("sinusoidal − learned BLEU beyond the cut-off", gap, "BLEU",
-                                     f"sinusoidal ≤{scale.short}", f"learned ≤{scale.short}", "higher"))
-    measured.append(claims.Quantity("Jacobian norm unscaled / scaled at d_k = d_model, random vectors",
-                                      intervals.Interval(jacobian_ratio, np.nan, np.nan, "random vectors"), "×", {}))
+    gap = (
+        intervals.from_bootstrap(beyond[0])
+        if len(beyond) == 1
+        else intervals.difference([b["bleu_a"] for b in beyond], [b["bleu_b"] for b in beyond])
+    )
+    measured.append(
+        claims.between(
+            "sinusoidal − learned BLEU beyond the cut-off",
+            gap,
+            "BLEU",
+            f"sinusoidal ≤{scale.short}",
+            f"learned ≤{scale.short}",
+            "higher",
+        )
+    )
+    measured.append(
+        claims.Quantity(
+            "Jacobian norm unscaled / scaled at d_k = d_model, random vectors",
+            intervals.Interval(jacobian_ratio, np.nan, np.nan, "random vectors"),
+            "×",
+            {},
+        )
+    )
     return measured

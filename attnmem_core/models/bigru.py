@@ -2,6 +2,7 @@
 
 h_t = [→h_t; ←h_t] (Bahdanau et al. 2015, Sec. 3.2; Yang et al. 2016, Eq. 1–4).
 """
+
 from __future__ import annotations
 
 import torch
@@ -24,11 +25,13 @@ class BiGRU(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         t = torch.arange(x.shape[1], device=x.device)
-        real = t < lengths.unsqueeze(-1)                                            # (n, T)
+        real = t < lengths.unsqueeze(-1)  # (n, T)
         # t ↦ length−1−t on the real steps, t ↦ t on the padding; its own inverse
-        flip = torch.where(real, lengths.unsqueeze(-1) - 1 - t, t).unsqueeze(-1)    # (n, T, 1)
+        flip = torch.where(real, lengths.unsqueeze(-1) - 1 - t, t).unsqueeze(-1)  # (n, T, 1)
+
         def reverse(y):
             return y.gather(1, flip.expand_as(y))
+
         h_forward = self.forward_gru(x)[0]
         h_backward = reverse(self.backward_gru(reverse(x))[0])
         return torch.cat((h_forward, h_backward), -1) * real.unsqueeze(-1)

@@ -28,6 +28,7 @@ each sentence and after the last sentence. Padding never reaches a result: each 
 the padding only after a sequence's real steps, attention gives it weight 0, and pooling
 skips it.
 """
+
 from __future__ import annotations
 
 import torch
@@ -55,7 +56,8 @@ class Attention(nn.Module):
 
 
 class Pool(nn.Module):
-    """Attention, or the HN-AVE / HN-MAX replacement; returns (pooled, weights), weights 1/T for average, None for max."""
+    """Attention, or the HN-AVE / HN-MAX replacement; returns (pooled, weights), weights 1/T for average, None for
+    max."""
 
     def __init__(self, pooling: str, dim: int):
         super().__init__()
@@ -76,8 +78,9 @@ class Pool(nn.Module):
 class HAN(nn.Module):
     """HN-ATT (pooling='attention'), HN-AVE ('average') or HN-MAX ('max'): ids (B, L, T) → logits (B, classes)."""
 
-    def __init__(self, vocab_size: int, classes: int, embedding_dim: int = 200, hidden_size: int = 50,
-                 pooling: str = "attention"):
+    def __init__(
+        self, vocab_size: int, classes: int, embedding_dim: int = 200, hidden_size: int = 50, pooling: str = "attention"
+    ):
         super().__init__()
         self.embed = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD)
         self.word_encoder = BiGRU(embedding_dim, hidden_size)
@@ -91,9 +94,9 @@ class HAN(nn.Module):
 
     def attend(self, tokens: torch.Tensor):
         """(logits, α_it (B, L, T), α_i (B, L)); the weights are None for max-pooling."""
-        word_mask = tokens != PAD              # (B, L, T)
-        sentence_mask = word_mask.any(-1)      # (B, L): padding sentences hold no word
-        words = tokens[sentence_mask]          # (N, T): the real sentences only
+        word_mask = tokens != PAD  # (B, L, T)
+        sentence_mask = word_mask.any(-1)  # (B, L): padding sentences hold no word
+        words = tokens[sentence_mask]  # (N, T): the real sentences only
         h_it = self.word_encoder(self.embed(words), word_mask[sentence_mask].sum(-1))
         s_i, α_it = self.word_pool(h_it, word_mask[sentence_mask])
         sentences = s_i.new_zeros(*sentence_mask.shape, s_i.shape[-1]).masked_scatter(sentence_mask.unsqueeze(-1), s_i)
@@ -123,7 +126,7 @@ class FlatGRU(nn.Module):
         lengths = word_mask.flatten(1).sum(-1)
         words = tokens.new_full((len(tokens), int(lengths.max())), PAD)
         flat_mask = torch.arange(words.shape[1], device=tokens.device) < lengths.unsqueeze(-1)
-        words[flat_mask] = tokens[word_mask]   # the document's words in order, sentence breaks removed
+        words[flat_mask] = tokens[word_mask]  # the document's words in order, sentence breaks removed
         h_t = self.encoder(self.embed(words), lengths)
         v, α_t = self.pool(h_t, flat_mask)
         return self.classify(v), α_t.new_zeros(word_mask.shape).masked_scatter(word_mask, α_t[flat_mask]), None

@@ -21,6 +21,7 @@ Initialisation (B.1): recurrent matrices orthogonal, the alignment model's as in
 Both models offer teacher-forced `forward` for training and the step interface that
 `attnmem_core.decoding` searches with: `encode` once, `initial_state`, then `step`.
 """
+
 from __future__ import annotations
 
 import torch
@@ -33,8 +34,17 @@ from attnmem_core.models.bigru import BiGRU
 class _Translator(nn.Module):
     """The decoder both models share; subclasses say how the source becomes context."""
 
-    def __init__(self, source_vocab: int, target_vocab: int, *, embedding: int, hidden: int, context: int,
-                 maxout: int, pad_id: int):
+    def __init__(
+        self,
+        source_vocab: int,
+        target_vocab: int,
+        *,
+        embedding: int,
+        hidden: int,
+        context: int,
+        maxout: int,
+        pad_id: int,
+    ):
         super().__init__()
         self.pad_id = pad_id
         self.E_x = nn.Embedding(source_vocab, embedding, padding_idx=pad_id)
@@ -70,7 +80,8 @@ class _Translator(nn.Module):
         return self.align(source, target_in)[0]
 
     def align(self, source: torch.Tensor, target_in: torch.Tensor):
-        """(logits, α (B, Ty, Tx) or None): the loop runs the recurrence only; the deep output runs once for all steps."""
+        """(logits, α (B, Ty, Tx) or None): the loop runs the recurrence only; the deep output runs once for all
+        steps."""
         memory = self.encode(source)
         s = self.initial_state(memory)
         e = self.E_y(target_in)
@@ -100,10 +111,26 @@ class _Translator(nn.Module):
 
 
 class RNNsearch(_Translator):
-    def __init__(self, source_vocab: int, target_vocab: int, *, embedding: int = 620, hidden: int = 1000,
-                 alignment: int = 1000, maxout: int = 500, pad_id: int = 0):
-        super().__init__(source_vocab, target_vocab, embedding=embedding, hidden=hidden, context=2 * hidden,
-                         maxout=maxout, pad_id=pad_id)
+    def __init__(
+        self,
+        source_vocab: int,
+        target_vocab: int,
+        *,
+        embedding: int = 620,
+        hidden: int = 1000,
+        alignment: int = 1000,
+        maxout: int = 500,
+        pad_id: int = 0,
+    ):
+        super().__init__(
+            source_vocab,
+            target_vocab,
+            embedding=embedding,
+            hidden=hidden,
+            context=2 * hidden,
+            maxout=maxout,
+            pad_id=pad_id,
+        )
         self.encoder = BiGRU(embedding, hidden)
         self.W_s = nn.Linear(hidden, hidden)
         self.attention = AdditiveAttention(hidden, 2 * hidden, alignment)
@@ -115,7 +142,7 @@ class RNNsearch(_Translator):
         return {"h": h, "keys": self.attention.keys(h), "mask": mask}
 
     def initial_state(self, memory: dict) -> torch.Tensor:
-        backward_first = memory["h"][:, 0, memory["h"].shape[-1] // 2:]   # ←h_1
+        backward_first = memory["h"][:, 0, memory["h"].shape[-1] // 2 :]  # ←h_1
         return torch.tanh(self.W_s(backward_first))
 
     def context(self, memory: dict, s: torch.Tensor):
@@ -123,10 +150,19 @@ class RNNsearch(_Translator):
 
 
 class RNNencdec(_Translator):
-    def __init__(self, source_vocab: int, target_vocab: int, *, embedding: int = 620, hidden: int = 1000,
-                 maxout: int = 500, pad_id: int = 0):
-        super().__init__(source_vocab, target_vocab, embedding=embedding, hidden=hidden, context=hidden,
-                         maxout=maxout, pad_id=pad_id)
+    def __init__(
+        self,
+        source_vocab: int,
+        target_vocab: int,
+        *,
+        embedding: int = 620,
+        hidden: int = 1000,
+        maxout: int = 500,
+        pad_id: int = 0,
+    ):
+        super().__init__(
+            source_vocab, target_vocab, embedding=embedding, hidden=hidden, context=hidden, maxout=maxout, pad_id=pad_id
+        )
         self.encoder = nn.GRU(embedding, hidden, batch_first=True)
         self.W_s = nn.Linear(hidden, hidden)
         self._initialise()

@@ -28,6 +28,7 @@ attention, so beam search is deterministic.
 `Captioner` offers teacher-forced `forward` and the step interface of
 `attnmem_core.decoding` (`encode`, `initial_state`, `step`), whose "source" is a batch of images.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -36,12 +37,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from attnmem_core.attention.visual import (HardAttention, SoftAttention, doubly_stochastic_penalty,
-                                           reinforce_surrogate)
+from attnmem_core.attention.visual import HardAttention, SoftAttention, doubly_stochastic_penalty, reinforce_surrogate
 
 VARIANTS = ("soft", "hard", "none")
-ITEM_SIDE = 28       # a Fashion-MNIST item, padded to...
-PRETRAIN_SIDE = 32   # ...a side that every pooling level halves exactly
+ITEM_SIDE = 28  # a Fashion-MNIST item, padded to...
+PRETRAIN_SIDE = 32  # ...a side that every pooling level halves exactly
 
 
 def check_variant(variant: str) -> str:
@@ -61,7 +61,7 @@ class Encoder(nn.Module):
             channels = width
         layers += [nn.Conv2d(channels, annotation_size, 3, padding=1), nn.ReLU()]
         self.features = nn.Sequential(*layers)
-        self.head = nn.Linear(annotation_size, classes)   # for pre-training only
+        self.head = nn.Linear(annotation_size, classes)  # for pre-training only
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = images if images.is_floating_point() else images.float() / 255.0
@@ -90,8 +90,18 @@ class Decoder(nn.Module):
     """The LSTM decoder of Sec. 3.1.2 over annotations (B, L, D); `expected_share` is the probability per minibatch
     that hard attention trains on the expected context instead of a sample."""
 
-    def __init__(self, vocab_size: int, annotation_size: int, *, variant: str, embedding: int = 64,
-                 hidden: int = 128, attention: int = 128, pad_id: int = 0, expected_share: float = 0.5):
+    def __init__(
+        self,
+        vocab_size: int,
+        annotation_size: int,
+        *,
+        variant: str,
+        embedding: int = 64,
+        hidden: int = 128,
+        attention: int = 128,
+        pad_id: int = 0,
+        expected_share: float = 0.5,
+    ):
         super().__init__()
         self.variant = check_variant(variant)
         self.expected_share = expected_share
@@ -154,8 +164,15 @@ class Decoder(nn.Module):
 class Captioner(nn.Module):
     """Encoder + decoder; the encoder can be frozen (the paper's setting) and the decoder trained alone."""
 
-    def __init__(self, vocab_size: int, *, variant: str, annotation_size: int = 64,
-                 widths: tuple[int, ...] = (16, 32, 64), **decoder):
+    def __init__(
+        self,
+        vocab_size: int,
+        *,
+        variant: str,
+        annotation_size: int = 64,
+        widths: tuple[int, ...] = (16, 32, 64),
+        **decoder,
+    ):
         super().__init__()
         self.encoder = Encoder(annotation_size, widths)
         self.decoder = Decoder(vocab_size, annotation_size, variant=variant, **decoder)
@@ -186,8 +203,15 @@ class CaptionLoss:
     first updates' advantage the whole cost) and moves as b ← 0.9 b + 0.1 · mean cost.
     """
 
-    def __init__(self, variant: str, *, pad_id: int = 0, regularizer: float = 1.0, entropy_bonus: float = 0.002,
-                 baseline_decay: float = 0.9):
+    def __init__(
+        self,
+        variant: str,
+        *,
+        pad_id: int = 0,
+        regularizer: float = 1.0,
+        entropy_bonus: float = 0.002,
+        baseline_decay: float = 0.9,
+    ):
         self.variant = check_variant(variant)
         self.pad_id, self.regularizer, self.entropy_bonus = pad_id, regularizer, entropy_bonus
         self.baseline_decay = baseline_decay

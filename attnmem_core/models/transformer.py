@@ -31,6 +31,7 @@ layer, the self-attention keys and values of the tokens so far, (B, h, t, d_k) a
 output's keys and values for cross-attention are projected once, in `encode`. Padding
 (id 0) in the source is masked in every attention that reads it.
 """
+
 from __future__ import annotations
 
 import functools
@@ -97,21 +98,39 @@ class DecoderLayer(_Layer):
         mask = causal_mask(T, t_all, device=y.device) if T > 1 else None
         a, self_weights = self.self_attention.attend(h, cache, attn_mask=mask, need_weights=need_weights)
         y = self.out(0, y, a)
-        a, cross_weights = self.cross_attention.attend(self.into(1, y), memory_kv, key_mask=source_mask,
-                                                       need_weights=need_weights)
+        a, cross_weights = self.cross_attention.attend(
+            self.into(1, y), memory_kv, key_mask=source_mask, need_weights=need_weights
+        )
         y = self.out(1, y, a)
         return self.out(2, y, self.feed_forward(self.into(2, y))), cache, self_weights, cross_weights
 
 
 class Transformer(nn.Module):
-    def __init__(self, source_vocab: int, target_vocab: int, *, layers: int = 6, d_model: int = 512, d_ff: int = 2048,
-                 heads: int = 8, d_k: int | None = None, d_v: int | None = None, dropout: float = 0.1,
-                 positional: str = "sinusoidal", max_len: int = 1024, pre_norm: bool = False, scale: bool = True,
-                 tie_output: bool = True, share_embeddings: bool = False, pad_id: int = 0):
+    def __init__(
+        self,
+        source_vocab: int,
+        target_vocab: int,
+        *,
+        layers: int = 6,
+        d_model: int = 512,
+        d_ff: int = 2048,
+        heads: int = 8,
+        d_k: int | None = None,
+        d_v: int | None = None,
+        dropout: float = 0.1,
+        positional: str = "sinusoidal",
+        max_len: int = 1024,
+        pre_norm: bool = False,
+        scale: bool = True,
+        tie_output: bool = True,
+        share_embeddings: bool = False,
+        pad_id: int = 0,
+    ):
         super().__init__()
         if share_embeddings and source_vocab != target_vocab:
-            raise ValueError(f"share_embeddings needs one vocabulary; got source_vocab={source_vocab}, "
-                             f"target_vocab={target_vocab}")
+            raise ValueError(
+                f"share_embeddings needs one vocabulary; got source_vocab={source_vocab}, target_vocab={target_vocab}"
+            )
         self.pad_id, self.d_model = pad_id, d_model
         sizes = dict(d_k=d_k, d_v=d_v, dropout=dropout, pre_norm=pre_norm, scale=scale)
         self.E_x = nn.Embedding(source_vocab, d_model, padding_idx=pad_id)
@@ -138,7 +157,7 @@ class Transformer(nn.Module):
             else:
                 nn.init.zeros_(p)
         for E in (self.E_x, self.E_y):
-            nn.init.normal_(E.weight, std=self.d_model ** -0.5)
+            nn.init.normal_(E.weight, std=self.d_model**-0.5)
             E.weight.data[self.pad_id] = 0
 
     def embed(self, E: nn.Embedding, position: nn.Module, tokens: torch.Tensor, start: int = 0) -> torch.Tensor:
@@ -185,8 +204,12 @@ class Transformer(nn.Module):
         "cross" (L, B, h, Ty, Tx), and the teacher-forced "logits" (B, Ty, V)."""
         memory, encoder_maps = self._encode(source, need_weights=True)
         logits, _, self_maps, cross_maps = self._decode(memory, self.initial_state(memory), target_in, True)
-        return {"encoder": torch.stack(encoder_maps), "decoder": torch.stack(self_maps),
-                "cross": torch.stack(cross_maps), "logits": logits}
+        return {
+            "encoder": torch.stack(encoder_maps),
+            "decoder": torch.stack(self_maps),
+            "cross": torch.stack(cross_maps),
+            "logits": logits,
+        }
 
     def align(self, source: torch.Tensor, target_in: torch.Tensor):
         """(logits, the last decoder layer's cross-attention averaged over heads (B, Ty, Tx))."""
@@ -195,24 +218,31 @@ class Transformer(nn.Module):
         return logits, cross_maps[-1].mean(1)
 
     def encode(self, source: torch.Tensor) -> dict:
-        """{"h": encoder output (B, Tx, d_model), "mask": (B, Tx), "kv": per decoder layer its cross-attention (K, V)}."""
+        """{"h": encoder output (B, Tx, d_model), "mask": (B, Tx), "kv": per decoder layer its cross-attention
+        (K, V)}."""
         return self._encode(source)[0]
 
     def initial_state(self, memory: dict) -> tuple:
         """An empty self-attention cache: per decoder layer (K, V) of zero positions."""
-        k = memory["kv"][0][0]   # the dtype the projections give (autocast may lower it)
-        return tuple(tuple(k.new_zeros(len(k), a.heads, 0, d) for d in (a.d_k, a.d_v))
-                     for a in (layer.self_attention for layer in self.decoder))
+        k = memory["kv"][0][0]  # the dtype the projections give (autocast may lower it)
+        return tuple(
+            tuple(k.new_zeros(len(k), a.heads, 0, d) for d in (a.d_k, a.d_v))
+            for a in (layer.self_attention for layer in self.decoder)
+        )
 
     def step(self, memory: dict, state: tuple, y_prev: torch.Tensor):
-        """One decoding step: (log p(y_i | ·) (B, V), the cache one position longer, last-layer cross-attention (B, Tx))."""
+        """One decoding step: (log p(y_i | ·) (B, V), the cache one position longer, last-layer cross-attention
+        (B, Tx))."""
         logits, state, _, cross_maps = self._decode(memory, state, y_prev.unsqueeze(1), need_weights=True)
         return torch.log_softmax(logits[:, 0].float(), -1), state, cross_maps[-1][:, :, 0].mean(1)
 
 
 # ---- training: label smoothing (Sec. 5.4) and the learning-rate schedule (Eq. 3) ----------------
 
-def label_smoothed_nll(logits: torch.Tensor, target: torch.Tensor, epsilon: float, ignore_index: int = 0) -> torch.Tensor:
+
+def label_smoothed_nll(
+    logits: torch.Tensor, target: torch.Tensor, epsilon: float, ignore_index: int = 0
+) -> torch.Tensor:
     """Mean over targets ≠ ignore_index of the cross-entropy to q = (1 − ε)·onehot(y) + ε/V (Szegedy et al. 2016).
 
     logits (…, V), target (…). ε = 0 is the plain NLL; this is `F.cross_entropy(label_smoothing=ε)`, written out.
@@ -229,7 +259,7 @@ def label_smoothed_nll(logits: torch.Tensor, target: torch.Tensor, epsilon: floa
 
 def learning_rate(step: int, d_model: int, warmup_steps: int = 4000) -> float:
     """Eq. 3 at step ≥ 1: linear warmup for warmup_steps, then ∝ 1/√step; the peak is at step = warmup_steps."""
-    return d_model ** -0.5 * min(step ** -0.5, step * warmup_steps ** -1.5)
+    return d_model**-0.5 * min(step**-0.5, step * warmup_steps**-1.5)
 
 
 def _shifted(i: int, d_model: int, warmup_steps: int, factor: float) -> float:
@@ -237,6 +267,7 @@ def _shifted(i: int, d_model: int, warmup_steps: int, factor: float) -> float:
 
 
 def lr_lambda(d_model: int, warmup_steps: int = 4000, factor: float = 1.0):
-    """Eq. 3 for `LambdaLR(optimizer, lr_lambda(d_model))` with the optimizer's lr = 1 (the paper's Adam: β = (0.9, 0.98),
-    ε = 1e-9). LambdaLR counts from 0 and the paper from 1, so update k (1-based) runs at learning_rate(k)."""
+    """Eq. 3 for `LambdaLR(optimizer, lr_lambda(d_model))` with the optimizer's lr = 1 (the paper's Adam:
+    β = (0.9, 0.98), ε = 1e-9). LambdaLR counts from 0 and the paper from 1, so update k (1-based) runs at
+    learning_rate(k)."""
     return functools.partial(_shifted, d_model=d_model, warmup_steps=warmup_steps, factor=factor)
