@@ -10,9 +10,11 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 import torch
 
+from attnmem_core.data import pairs, subwords
 from attnmem_core.runner import REPO
 
 
@@ -47,3 +49,12 @@ def show(tables: dict[str, pd.DataFrame]) -> None:
         print(title)
         print(table.to_string(float_format=number))
         print()
+
+
+def verse_batches(data, max_tokens: int, count: int) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], int]:
+    """The first `count` length-sorted training batches of the verses, padded, as (source, target) with <bos>/<eos>,
+    and the target tokens they hold: what the translation benchmarks time."""
+    source, target = pairs.with_markers(*data.ids["train"], bos_id=subwords.BOS, eos_id=subwords.EOS)
+    chosen = pairs.length_batches(source, target, max_tokens=max_tokens, rng=np.random.default_rng(0))[:count]
+    batches = [(pairs.pad([source[i] for i in b], 0), pairs.pad([target[i] for i in b], 0)) for b in chosen]
+    return batches, sum(int((y[:, 1:] != 0).sum()) for _, y in batches)

@@ -16,14 +16,13 @@ so the printed ratios compare like with like on a machine whose speed drifts.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
 from attnmem_core import decoding
-from attnmem_core.data import bible, pairs, subwords
+from attnmem_core.data import bible, subwords
 from attnmem_core.experiments import rnnsearch
 from attnmem_core.experiments import transformer as trx
 from attnmem_core.models.convs2s import ConvS2S
@@ -107,12 +106,7 @@ def measure(argv=None) -> dict[str, pd.DataFrame]:
     args = cli.parse(parser, argv)
     scale = trx.PROFILES[args.profile]
     data = rnnsearch.prepare(bible.load(args.data_dir), rnnsearch.PROFILES[args.profile], "bpe", args.data_dir)
-    source, target = pairs.with_markers(*data.ids["train"], bos_id=subwords.BOS, eos_id=subwords.EOS)
-    chosen = pairs.length_batches(source, target, max_tokens=scale.max_tokens, rng=np.random.default_rng(0))[
-        : args.batches
-    ]
-    tensors = [(pairs.pad([source[i] for i in b], 0), pairs.pad([target[i] for i in b], 0)) for b in chosen]
-    tokens = sum(int((y[:, 1:] != 0).sum()) for _, y in tensors)
+    tensors, tokens = cli.verse_batches(data, scale.max_tokens, args.batches)
     test = [x + [subwords.EOS] for x in data.ids["test"][0][: args.sentences]]
 
     torch.manual_seed(0)

@@ -12,12 +12,11 @@ step, the naive reading of e_ij = v_aᵀ tanh(W_a s_{i−1} + U_a h_j).
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import torch
 
 from attnmem_core import decoding, translation
-from attnmem_core.data import bible, pairs, subwords
+from attnmem_core.data import bible, subwords
 from attnmem_core.experiments import rnnsearch as tx
 from attnmem_core.models.rnnsearch import RNNsearch
 from benchmarks import cli
@@ -44,10 +43,7 @@ def build(name, scale, data):
 
 
 def training_rate(model, data, scale, batches: int, repeats: int) -> float:
-    source, target = pairs.with_markers(*data.ids["train"], bos_id=subwords.BOS, eos_id=subwords.EOS)
-    chosen = pairs.length_batches(source, target, max_tokens=scale.max_tokens, rng=np.random.default_rng(0))[:batches]
-    tensors = [(pairs.pad([source[i] for i in b], 0), pairs.pad([target[i] for i in b], 0)) for b in chosen]
-    tokens = sum(int((y[:, 1:] != 0).sum()) for _, y in tensors)
+    tensors, tokens = cli.verse_batches(data, scale.max_tokens, batches)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
 
     def one_pass():

@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
 from attnmem_core.attention.dot_product import scaled_dot_product_attention
 from attnmem_core.attention.positional import positional_encoding
-from attnmem_core.data import bible, pairs, subwords
+from attnmem_core.data import bible
 from attnmem_core.experiments import rnnsearch
 from attnmem_core.experiments import transformer as trx
 from attnmem_core.models.transformer import Transformer
@@ -99,12 +98,7 @@ def measure(argv=None) -> dict[str, pd.DataFrame]:
     args = cli.parse(parser, argv)
     scale = trx.PROFILES[args.profile]
     data = rnnsearch.prepare(bible.load(args.data_dir), rnnsearch.PROFILES[args.profile], "bpe", args.data_dir)
-    source, target = pairs.with_markers(*data.ids["train"], bos_id=subwords.BOS, eos_id=subwords.EOS)
-    chosen = pairs.length_batches(source, target, max_tokens=scale.max_tokens, rng=np.random.default_rng(0))[
-        : args.batches
-    ]
-    tensors = [(pairs.pad([source[i] for i in b], 0), pairs.pad([target[i] for i in b], 0)) for b in chosen]
-    tokens = sum(int((y[:, 1:] != 0).sum()) for _, y in tensors)
+    tensors, tokens = cli.verse_batches(data, scale.max_tokens, args.batches)
     torch.manual_seed(0)
     models = {
         "ours": Transformer(
