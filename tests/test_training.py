@@ -68,3 +68,27 @@ def test_train_seconds_leave_out_the_evaluations():
     for done, row in enumerate(history):
         assert row["seconds"] - row["train_seconds"] >= 0.2 * done  # the evaluations before this row
         assert row["train_seconds"] < 0.2
+
+
+def test_stop_ends_training_at_the_evaluation_that_asks_for_it():
+    model = nn.Linear(3, 2)
+    x, y = torch.randn(64, 3), torch.zeros(64, dtype=torch.long)
+    seen = []
+
+    def evaluate():
+        seen.append(len(seen))
+        return {"count": float(len(seen))}
+
+    history = train(
+        model,
+        random_batches(x, y, 8, seed=0),
+        steps=100,
+        device=torch.device("cpu"),
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        loss_fn=nn.functional.cross_entropy,
+        evaluate=evaluate,
+        eval_every=5,
+        progress=False,
+        stop=lambda rows: rows[-1]["count"] >= 3,
+    )
+    assert [row["step"] for row in history] == [5, 10, 15] and len(seen) == 3
