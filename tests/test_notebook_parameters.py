@@ -10,6 +10,7 @@ COUNTS = {
     "02_rnnsearch.ipynb": "steps",
     "03_han.ipynb": "epochs",
     "04_transformer.ipynb": "steps",
+    "05_convs2s.ipynb": "steps",
     "06_fast_weights.ipynb": "steps",
 }
 
