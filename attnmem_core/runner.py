@@ -35,7 +35,6 @@ import argparse
 import hashlib
 import json
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -132,9 +131,11 @@ def _standing(stamp: Path, key: str) -> dict | None:
 def _downloads(stem: str, wrote: list[Path], out_dir: Path) -> tuple[nbformat.NotebookNode, list[Path]]:
     """A closing markdown cell linking copies of the results JSON and figures the run wrote, and the copies."""
     folder = out_dir / "downloads" / stem
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    copies = [Path(shutil.copy2(path, folder / path.name)) for path in sorted(wrote)]
+    copies = []
+    for path in sorted(wrote):  # each copy whole or not at all: a runner of another profile may share the folder
+        with atomic_write(folder / path.name) as f:
+            f.write(path.read_bytes())
+        copies.append(folder / path.name)
     links = "\n".join(f"- {{download}}`{copy.name} <downloads/{stem}/{copy.name}>`" for copy in copies)
     text = "## Downloads\n\nThe results file (metrics, claims with verdicts, provenance) and figures of this run:\n\n"
     return nbformat.v4.new_markdown_cell(text + (links or "- none: this run wrote no results file")), copies
