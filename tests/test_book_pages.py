@@ -2,12 +2,14 @@
 files written by the library's own Run and Claim, so their format is the one the chapters write."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from attnmem_core import intervals
 from attnmem_core.book import chapters, closing, ledger, write_pages
+from attnmem_core.book.__main__ import main as readme_main
 from attnmem_core.claims import Claim, Condition, of_model
 from attnmem_core.convergence import Rule
 from attnmem_core.results import Run
@@ -115,7 +117,23 @@ def test_write_pages_stands_in_for_a_toc_chapter_until_its_notebook_is_executed(
     assert "`python -m attnmem_core.runner --only 05`" in (pages / "05_convs2s.md").read_text()
     assert not (pages / "04_transformer.md").exists() and not (pages / "06_fast_weights.md").exists()
     reproduce = (pages / "reproduce.md").read_text()
-    assert "| 04_transformer | 0 s |" in reproduce and "| 05_convs2s | not run |" in reproduce
+    assert re.search(r"\| 04_transformer \| \d+ s \|", reproduce) and "| 05_convs2s | not run |" in reproduce
     (pages / "05_convs2s.ipynb").write_text("{}")
     written = write_pages(pages, results, "cpu", notebooks, toc=toc, sources=Path("data/sources.json"))
     assert not (pages / "05_convs2s.md").exists() and "05_convs2s.md" not in [p.name for p in written]
+
+
+def test_the_readme_summary_is_regenerated_from_the_results(book, tmp_path):
+    results, _, _ = book
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n\n<!-- verdicts: generated -->\nold text\n<!-- /verdicts -->\n\n## next\n")
+    assert readme_main(["readme", "--results-dir", str(results), "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert "old text" not in text and text.endswith("<!-- /verdicts -->\n\n## next\n")
+    counts = "**1 reproduced**, **0 partially**, **1 not reproduced**, **2 inconclusive**"
+    assert f"judges 4 claims of 3 papers: {counts}" in text
+    assert "Counted from another profile's results: chapter 3 (`smoke`)." in text
+    assert "Chapters without results, not counted: 1, 2" in text  # and 5, once its notebook is in
+    readme.write_text("# no block\n")
+    with pytest.raises(SystemExit):
+        readme_main(["readme", "--results-dir", str(results), "--readme", str(readme)])
