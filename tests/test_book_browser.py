@@ -25,6 +25,7 @@ from attnmem_core.runner import EXECUTED, REPO
 from attnmem_core.runner import main as run_book
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="pip install selenium (in the dev extra)")
+WebDriverWait = pytest.importorskip("selenium.webdriver.support.ui").WebDriverWait
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 MATHJAX = REPO / "_vendor" / "mathjax" / "VERSION"
 pytestmark = [
@@ -93,12 +94,18 @@ def browser():
 
 
 def pages(book: Path) -> list[str]:
+    """Every page of the built book; not index.html, a redirect to the intro (checked on its own)."""
     html = book / "_build" / "html"
     return sorted(
         p.relative_to(html).as_posix()
         for p in html.rglob("*.html")
-        if not any(part.startswith("_") for part in p.relative_to(html).parts)
+        if not any(part.startswith("_") for part in p.relative_to(html).parts) and p.name != "index.html"
     )
+
+
+def test_the_front_page_leads_to_the_intro(book, server, browser):
+    browser.get(server)
+    WebDriverWait(browser, 30).until(lambda driver: driver.current_url.endswith("book/intro.html"))
 
 
 TYPESET = """const done = arguments[arguments.length - 1];
@@ -114,6 +121,9 @@ def test_every_page_renders_offline_with_images_math_and_no_console_error(book, 
     problems = []
     for page in pages(book):
         browser.get(server + page)
+        WebDriverWait(browser, 30).until(
+            lambda driver: driver.execute_script("return document.readyState") == "complete"
+        )
         typeset = browser.execute_async_script(TYPESET)
         if typeset not in ("typeset", "no math"):
             problems.append(f"{page}: {typeset}")
