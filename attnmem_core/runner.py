@@ -141,9 +141,7 @@ def _downloads(stem: str, wrote: list[Path], out_dir: Path) -> tuple[nbformat.No
     return nbformat.v4.new_markdown_cell(text + (links or "- none: this run wrote no results file")), copies
 
 
-def _publish(
-    nb: nbformat.NotebookNode, notebook: Path, out_dir: Path, wrote: list[Path], record: dict, cwd: Path
-) -> None:
+def _publish(nb: nbformat.NotebookNode, notebook: Path, out_dir: Path, wrote: list[Path], key: str, cwd: Path) -> None:
     """Write the executed copy (parameter cells hidden, repository paths relative, downloads cell last) and its
     stamp, which lists it, the files the run wrote and their copies."""
     hide_parameter_cells(nb)
@@ -155,7 +153,7 @@ def _publish(
         f.write(text)
     files = {str(path.resolve()): _sha256(path) for path in [executed, *wrote, *copies]}
     with atomic_write(out_dir / f"{notebook.stem}.key", "w") as f:
-        json.dump({**record, "notebook": _sha256(notebook), "files": files}, f, indent=1)
+        json.dump({"key": key, "notebook": _sha256(notebook), "files": files}, f, indent=1)
 
 
 def _spliced(source: Path, executed: Path) -> nbformat.NotebookNode:
@@ -201,7 +199,7 @@ def run_notebook(
         wrote = [
             Path(p) for p in record["files"] if Path(p) != executed.resolve() and not Path(p).is_relative_to(copies)
         ]
-        _publish(_spliced(notebook, executed), notebook, out_dir, wrote, {"key": key}, cwd)
+        _publish(_spliced(notebook, executed), notebook, out_dir, wrote, key, cwd)
         return "re-rendered"
     stamp.unlink(missing_ok=True)
     results = Path(cwd) / params["results_dir"] if "results_dir" in params else None
@@ -220,7 +218,7 @@ def run_notebook(
             coalesce_streams=True,
         )
         wrote = [path for path, state in _files(results).items() if before.get(path) != state]
-        _publish(nbformat.read(running, as_version=4), notebook, out_dir, wrote, {"key": key}, cwd)
+        _publish(nbformat.read(running, as_version=4), notebook, out_dir, wrote, key, cwd)
     except BaseException as error:
         if isinstance(error, pm.PapermillExecutionError):
             raise NotebookFailed(_describe_failure(notebook, error)) from None
