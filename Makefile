@@ -9,6 +9,7 @@ STAMP := $(VENV)/.installed
 book: $(STAMP)   ## execute the notebooks (PROFILE=smoke|cpu|gpu) and build the book into _build/html
 	tools/system_packages.sh
 	$(VENV)/bin/python -m attnmem_core.runner --profile $(PROFILE) --device $(DEVICE)
+	$(VENV)/bin/python tools/mathjax.py
 	$(VENV)/bin/jupyter-book build . --warningiserror --quiet
 	@echo "book: _build/html/index.html"
 

@@ -4,13 +4,15 @@ Every run writes one JSON: what was measured, the claims with their verdicts, an
 the numbers came from — git commit and dirty flag (any change, untracked files included:
 a new module changes what runs), the name and version of every installed distribution
 (the tokenizers, the BLEU scorer and the book toolchain change numbers and pages as much as
-torch does), device, parameters, seeds, start and end times, wall seconds. The file is written atomically (a temporary
-file in the same folder, then a rename), so a crash never leaves half a result behind.
+torch does), device, parameters, seeds, start and end times, wall seconds. A parameter that is a path inside the
+repository is recorded relative to it, so a shared results file does not carry the builder's home. The file is
+written atomically (a temporary file in the same folder, then a rename), so a crash never leaves half a result behind.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import platform
 import subprocess
 import time
@@ -45,6 +47,18 @@ def package_versions() -> dict[str, str]:
         if name and name not in versions:
             versions[name] = distribution.version
     return dict(sorted(versions.items(), key=lambda item: item[0].lower()))
+
+
+def repository_relative(value, root: Path = REPO_ROOT):
+    """`value` with every absolute path string inside `root` made relative to it, through dicts and lists."""
+    if isinstance(value, dict):
+        return {key: repository_relative(item, root) for key, item in value.items()}
+    if isinstance(value, list):
+        return [repository_relative(item, root) for item in value]
+    if isinstance(value, str) and os.path.isabs(value):  # normalised, links kept: data/cache may link elsewhere
+        path = Path(os.path.normpath(value))
+        return path.relative_to(root).as_posix() if path.is_relative_to(root) else value
+    return value
 
 
 def now() -> str:
@@ -85,7 +99,7 @@ class Run:
                 "python": platform.python_version(),
                 "platform": platform.platform(),
                 "device": self.device,
-                "params": self.params,
+                "params": repository_relative(self.params),
                 "seeds": self.seeds,
                 "started": self.started,
                 "ended": now(),

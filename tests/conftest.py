@@ -11,9 +11,16 @@ from attnmem_core.claims import VERDICTS
 from attnmem_core.runner import EXECUTED, REPO, run_notebook
 
 
+def vendored_mathjax(root: Path) -> None:
+    """The book's own MathJax (tools/mathjax.py fetches the pinned package once) into the scratch book at `root`."""
+    subprocess.run([sys.executable, str(REPO / "tools" / "mathjax.py")], check=True)
+    shutil.copytree(REPO / "_vendor", root / "_vendor", dirs_exist_ok=True)
+
+
 def smoke_book(root: Path, notebook: Path) -> tuple[dict, str]:
     """Execute `notebook` in the smoke profile into a scratch book at `root` that holds it alone."""
     shutil.copy(REPO / "_config.yml", root / "_config.yml")
+    vendored_mathjax(root)
     (root / "_toc.yml").write_text(
         f"format: jb-book\nroot: index\nchapters:\n  - file: book/executed/{notebook.stem}\n  - file: book/references\n"
     )

@@ -152,8 +152,9 @@ def test_a_port_that_accepts_but_never_answers_fails_within_seconds_naming_it(mo
 def test_the_runner_checks_the_scheduler_and_hands_it_to_the_notebooks(cluster, monkeypatch):
     address = cluster.address
     monkeypatch.setenv(SCHEDULER_ENV, "")  # restored after the test, whatever the runner sets
-    assert run_book(["--scheduler", address.removeprefix("tcp://"), "--only", "no-such-notebook"]) == 0
-    assert os.environ[SCHEDULER_ENV] == address
+    with pytest.raises(SystemExit) as exit:  # the scheduler is checked first, then --only, before any notebook
+        run_book(["--scheduler", address.removeprefix("tcp://"), "--only", "no-such-notebook"])
+    assert exit.value.code == 2 and os.environ[SCHEDULER_ENV] == address
 
 
 def test_the_runner_refuses_an_unreachable_scheduler_before_any_notebook(monkeypatch, capsys):

@@ -201,7 +201,7 @@ def test_two_runners_at_once_on_one_folder_both_finish_and_neither_is_misread(tm
     runners = {profile: start_runner(notebook, out, results, profile, FAULT_SLEEP="3") for profile in ("smoke", "cpu")}
     assert {profile: finish(runner) for profile, runner in runners.items()} == {"smoke": "executed", "cpu": "executed"}
     assert sorted(p.name for p in results.iterdir()) == ["r-cpu.json", "r-smoke.json"]
-    assert sorted(p.name for p in out.iterdir()) == ["01_fault.ipynb", "01_fault.key"]
+    assert sorted(p.name for p in out.iterdir()) == ["01_fault.ipynb", "01_fault.key", "downloads"]
     assert all(json.loads((results / f"r-{p}.json").read_text()) == expected_results(p) for p in ("smoke", "cpu"))
     # one executed copy and one stamp per folder: a runner reuses them only if both are its own
     finish(start_runner(notebook, out, results, "smoke"))

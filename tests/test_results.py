@@ -7,7 +7,7 @@ import pytest
 from attnmem_core import intervals
 from attnmem_core.claims import Claim, Condition, of_model
 from attnmem_core.convergence import Convergence
-from attnmem_core.results import Run, git_state, package_versions, write_json_atomic
+from attnmem_core.results import REPO_ROOT, Run, git_state, package_versions, repository_relative, write_json_atomic
 
 
 def test_results_file_carries_provenance_and_computed_verdicts(tmp_path):
@@ -74,3 +74,19 @@ def test_an_untracked_file_makes_the_checkout_dirty(tmp_path):
     assert git_state(tmp_path)["dirty"] is False
     (tmp_path / "new.py").write_text("y = 2\n")
     assert git_state(tmp_path)["dirty"] is True
+
+
+def test_paths_inside_the_repository_are_recorded_relative_to_it(tmp_path):
+    params = {
+        "results_dir": str(REPO_ROOT / "results"),
+        "data_dir": "/elsewhere/cache",
+        "scale": {"x": [str(REPO_ROOT)]},
+    }
+    assert repository_relative(params) == {
+        "results_dir": "results",
+        "data_dir": "/elsewhere/cache",
+        "scale": {"x": ["."]},
+    }
+    run = Run("06_test", params={"profile": "smoke", **params}, seeds=[0], device="cpu")
+    recorded = json.loads(run.write(tmp_path, metrics={}, claims=[]).read_text())["provenance"]["params"]
+    assert recorded["results_dir"] == "results" and str(REPO_ROOT) not in json.dumps(recorded)

@@ -1,4 +1,5 @@
-"""The runner on tiny notebooks: content-hash cache, outputs checked, failure report, hidden parameter cells."""
+"""The runner on tiny notebooks: content-hash cache, outputs checked, failure report, hidden parameter cells, prose
+re-rendered without a run, repository-relative paths, downloads, --only."""
 
 import hashlib
 import json
@@ -8,7 +9,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from attnmem_core.runner import NotebookFailed, content_key, run_notebook
+from attnmem_core.runner import NotebookFailed, chosen, content_key, main, portable, run_notebook
 
 
 def write_notebook(path, body="print(profile)"):
@@ -60,7 +61,7 @@ def test_second_run_is_cached_until_something_changes(tmp_path, core):
     executed = nbformat.read(out / "01_a.ipynb", as_version=4)
     hidden = [c for c in executed.cells if "remove-cell" in c.metadata.get("tags", [])]
     assert {t for c in hidden for t in c.metadata["tags"]} >= {"parameters", "injected-parameters"}
-    assert executed.cells[-1].outputs[0]["text"] == "smoke\n"
+    assert executed.cells[-2].outputs[0]["text"] == "smoke\n"  # the last cell links the downloads
 
 
 def test_failure_names_the_cell_and_leaves_no_executed_copy(tmp_path, core):
@@ -122,6 +123,8 @@ def test_the_stamp_lists_what_the_run_wrote_with_its_sha256(tmp_path, core):
     record = json.loads((tmp_path / "out" / "01_a.key").read_text())
     assert sorted(Path(p).relative_to(tmp_path).as_posix() for p in record["files"]) == [
         "out/01_a.ipynb",
+        "out/downloads/01_a/fig-smoke.png",
+        "out/downloads/01_a/r-smoke.json",
         "results/figures/fig-smoke.png",
         "results/r-smoke.json",
     ]
@@ -137,3 +140,76 @@ def test_a_stamp_of_the_older_plain_key_format_runs_again(tmp_path, core):
     run_notebook(nb, out, {"profile": "smoke"}, core=core, cwd=tmp_path)
     (out / "01_a.key").write_text(content_key(nb, {"profile": "smoke"}, core))
     assert run_notebook(nb, out, {"profile": "smoke"}, core=core, cwd=tmp_path) == "executed"
+
+
+def add_markdown(path, text, position=1):
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.insert(position, nbformat.v4.new_markdown_cell(text))
+    nbformat.write(nb, path)
+
+
+def test_a_prose_edit_re_renders_around_the_last_outputs_without_running(tmp_path, core):
+    nb = write_notebook(tmp_path / "01_a.ipynb", body="import time\nprint(time.time_ns())")
+    add_markdown(nb, "# Before")
+    out = tmp_path / "out"
+    assert run_notebook(nb, out, {"profile": "smoke"}, core=core, cwd=tmp_path) == "executed"
+    first = nbformat.read(out / "01_a.ipynb", as_version=4)
+    key = content_key(nb, {"profile": "smoke"}, core)
+
+    edited = nbformat.read(nb, as_version=4)
+    edited.cells[1].source = "# After, a new sentence"
+    edited.cells[2].metadata["mystnb"] = {"figure": {"name": "fig-a", "caption": "A caption."}}
+    edited.cells.append(nbformat.v4.new_markdown_cell("A closing paragraph."))
+    nbformat.write(edited, nb)
+    assert content_key(nb, {"profile": "smoke"}, core) == key
+    assert run_notebook(nb, out, {"profile": "smoke"}, core=core, cwd=tmp_path) == "re-rendered"
+    again = nbformat.read(out / "01_a.ipynb", as_version=4)
+    assert [c.source for c in again.cells if c.cell_type == "markdown"][:2] == [
+        "# After, a new sentence",
+        "A closing paragraph.",
+    ]
+    body, first_body = (next(c for c in reversed(n.cells) if c.cell_type == "code") for n in (again, first))
+    assert body.outputs == first_body.outputs  # the time printed by the first run, not a new one
+    assert body.metadata["mystnb"]["figure"]["caption"] == "A caption."
+    injected = [c for c in again.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1 and "remove-cell" in injected[0].metadata.tags
+    assert run_notebook(nb, out, {"profile": "smoke"}, core=core, cwd=tmp_path) == "cached"
+    write_notebook(nb, body="import time\nprint(time.time_ns(), 2)")
+    assert run_notebook(nb, out, {"profile": "smoke"}, core=core, cwd=tmp_path) == "executed"
+
+
+def test_executed_copies_record_paths_relative_to_the_repository(tmp_path, core):
+    nb = write_results_notebook(tmp_path / "01_a.ipynb")
+    notebook = nbformat.read(nb, as_version=4)
+    notebook.cells[1].source += "\nprint(pathlib.Path(results_dir).resolve())"
+    nbformat.write(notebook, nb)
+    out = tmp_path / "out"
+    run_notebook(nb, out, {"profile": "smoke", "results_dir": str(tmp_path / "results")}, core=core, cwd=tmp_path)
+    text = (out / "01_a.ipynb").read_text()
+    assert str(tmp_path) not in text and '"results\\n"' in text
+
+
+def test_the_run_s_results_and_figures_are_linked_for_download_at_the_end(tmp_path, core):
+    nb = write_results_notebook(tmp_path / "01_a.ipynb")
+    out = tmp_path / "out"
+    run_notebook(nb, out, {"profile": "smoke", "results_dir": "results"}, core=core, cwd=tmp_path)
+    last = nbformat.read(out / "01_a.ipynb", as_version=4).cells[-1]
+    assert last.source.startswith("## Downloads")
+    assert "{download}`fig-smoke.png <downloads/01_a/fig-smoke.png>`" in last.source
+    assert "{download}`r-smoke.json <downloads/01_a/r-smoke.json>`" in last.source
+    assert (out / "downloads" / "01_a" / "r-smoke.json").read_text() == '{"profile": "smoke"}'
+
+
+def test_only_with_no_match_fails_listing_the_chapters(capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(["--profile", "smoke", "--only", "99", "nothing"])
+    error = capsys.readouterr().err
+    assert (
+        exit.value.code == 2 and "--only 99 nothing matches no notebook; the chapters are: 01_show_attend_tell" in error
+    )
+    assert chosen([Path("01_a.ipynb"), Path("02_b.ipynb")], ["02"]) == [Path("02_b.ipynb")]
+
+
+def test_portable_paths_are_relative_inside_the_repository_only(tmp_path):
+    assert portable(tmp_path / "results" / ".." / "data", root=tmp_path) == "data"
+    assert portable(Path("/elsewhere/cache"), root=tmp_path) == "/elsewhere/cache"
