@@ -72,7 +72,7 @@ def test_rnnsearch_gpu_profile(verses, cpu_bf16):
 
 def test_transformer_gpu_profile(verses, cpu_bf16):
     scale = dataclasses.replace(
-        transformer.PROFILES["gpu"], ablation_steps=STEPS, extrapolation_steps=STEPS, eval_every=STEPS
+        transformer.PROFILES["gpu"], ablation_steps=STEPS, eval_every=STEPS
     )
     plan = transformer.plan(scale, rnnsearch.PROFILES["gpu"].long, list(scale.seeds), steps=STEPS)
     first_seed = [spec for spec in plan if spec.seed == scale.seeds[0]]
