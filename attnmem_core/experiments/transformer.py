@@ -58,6 +58,8 @@ PAPER_TABLE3 = {
     "ε_ls=0": (4.67, 25.3),
     "learned": (4.92, 25.7),
 }
+# "At least as good as RNNsearch" is non-inferiority: the Transformer's test BLEU may fall short by less than this.
+NON_INFERIORITY_BLEU = 1.0
 # A sinusoid row has norm √(d_model/2); learned rows drawn N(0, ½) per component start at that norm.
 SINUSOID_STD = math.sqrt(0.5)
 # Vaswani et al. 2017, Sec. 5–6: the base model and how it was trained.
