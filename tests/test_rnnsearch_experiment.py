@@ -30,6 +30,13 @@ def test_plan_runs_the_dearest_first_and_keys_cover_what_decides_the_weights(cor
     assert len(keys) == len(plan)
 
 
+def test_calibration_holds_both_models_judged_on_validation_only():
+    record = tx.calibration()
+    models = {row["model"].split("-")[0] for row in record["runs"]}
+    assert models == {"RNNsearch", "RNNencdec"} and len(record["commit"]) == 7
+    assert not any("test" in key.lower() for row in record["runs"] for key in row)
+
+
 def test_table1_sets_our_cut_offs_beside_the_papers():
     assert tx.PAPER_TABLE1["RNNsearch-50"] == (26.75, 34.16) and tx.PAPER_TABLE1["RNNencdec-30"] == (13.93, 24.19)
 
