@@ -126,7 +126,7 @@ def test_paper_rows_stand_in_the_same_relation_to_the_base():
     assert rows == {
         "base": "base",
         "h=1": "h=1",
-        "d_k=8": "d_k=16",
+        "d_k=4": "d_k=16",
         "ε_ls=0": "ε_ls=0",
         "learned": "learned",
         "no positions": None,
