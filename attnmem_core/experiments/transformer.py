@@ -3,13 +3,13 @@
 Everything runs on the English→Spanish corpus, splits and BPE tokenization of the
 align-and-translate chapter (`attnmem_core.translation`), so the Transformer meets the cached
 RNNsearch of that chapter on equal terms. A run is one `Variant` of the model (heads, d_k,
-positions, scaling) trained from one seed for some updates on pairs up to a length cut-off:
+positions, scaling, scoring, label smoothing) trained from one seed for some updates on pairs up to a length cut-off:
 
 - the main run: the base variant on pairs of at most `translation.Scale.long` words, the
   same pairs as RNNsearch-40, evaluated every `eval_every` updates (validation perplexity
   and greedy validation BLEU), so the cost of reaching RNNsearch's quality can be read off;
 - Table 3's rows on the pairs of at most `Scale.short` words, each trained for `ablation_steps`
-  updates, far past the warm-up, to the convergence gate: the base from `base_seeds` seeds or
+  updates, well past the warm-up, and judged by the convergence gate: the base from `base_seeds` seeds or
   more, so that a variant run from one seed is judged against the base's measured seed-to-seed
   spread (`against`); row (D) trains without label smoothing, and an "additive" row puts
   Bahdanau's additive scores into every head (Sec. 3.2.1's comparison, the essay's "faster and
