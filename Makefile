@@ -26,6 +26,7 @@ bench: $(STAMP)  ## speed benchmarks, printed as ratios
 	$(VENV)/bin/python -m benchmarks.han
 	$(VENV)/bin/python -m benchmarks.rnnsearch
 	$(VENV)/bin/python -m benchmarks.transformer
+	$(VENV)/bin/python -m benchmarks.attention
 	$(VENV)/bin/python -m benchmarks.convs2s
 	$(VENV)/bin/python -m benchmarks.show_attend_tell
 

@@ -62,6 +62,10 @@ class Prepared:
         frame = self.text[split]
         return np.maximum(frame.source.str.split().str.len(), frame.target.str.split().str.len()).to_numpy()
 
+    def source_words(self, split: str) -> np.ndarray:
+        """The source sentence's length in words, per pair: the x-axis of Bahdanau et al.'s Figure 2."""
+        return self.text[split].source.str.split().str.len().to_numpy()
+
 
 def corpus_digest(corpus: ParallelCorpus) -> str:
     digest = hashlib.sha256()

@@ -53,3 +53,15 @@ def test_mask_of_the_wrong_shape_is_named():
     h = torch.randn(2, 5, 4)
     with pytest.raises(ValueError, match="mask has shape"):
         attention(torch.randn(2, 3), attention.keys(h), h, torch.ones(2, 4, dtype=torch.bool))
+
+
+def test_scores_of_many_queries_are_the_alignment_model_applied_to_each():
+    torch.manual_seed(2)
+    attention = AdditiveAttention(3, 4, 5)
+    for p in attention.parameters():
+        torch.nn.init.normal_(p)
+    queries, h = torch.randn(2, 7, 3), torch.randn(2, 6, 4)
+    mask = torch.ones(2, 6, dtype=torch.bool)
+    α = torch.softmax(attention.scores(queries, attention.keys(h)), -1)  # (2, 7, 6)
+    for i in range(7):
+        torch.testing.assert_close(α[:, i], attention(queries[:, i], attention.keys(h), h, mask)[1])

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from benchmarks import cli, convs2s, fast_weights, han, rnnsearch, show_attend_tell, timing, transformer
+from benchmarks import attention, cli, convs2s, fast_weights, han, rnnsearch, show_attend_tell, timing, transformer
 
 
 def _positive(table: pd.DataFrame) -> bool:
@@ -38,6 +38,15 @@ def test_transformer_benchmark_times_both_models_and_both_attention_paths():
     ).values()
     assert list(sizes.index) == ["ours", "torch.nn.Transformer"] and _positive(sizes) and _positive(ratio)
     assert list(attention.index) == ["B=32, T=40", "B=8, T=256"] and _positive(attention) and _positive(speed_up)
+
+
+def test_attention_benchmark_times_three_ways_as_d_k_and_length_grow_and_additive_keeps_the_most():
+    tables = attention.measure(["--batch", "2", "--heads", "2", "--d-ks", "4,8", "--lengths", "8,16", "--repeats", "1"])
+    assert len(tables) == 8 and all(_positive(t) for t in tables.values())
+    seconds, memory = list(tables.values())[:2]
+    assert list(seconds.index) == [4, 8] and list(seconds.columns) == ["dot", "dot, written out", "additive"]
+    # additive attention keeps its (B, h, T, T, d_k) tanh for the backward pass, the dot product at most (B, h, T, T)
+    assert (memory["additive"] > memory["dot, written out"]).all()
 
 
 def test_convs2s_benchmark_times_both_models_and_their_ratios():

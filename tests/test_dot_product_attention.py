@@ -151,3 +151,43 @@ def test_masks_of_the_wrong_shape_are_named():
         attention(x, x, x, key_mask=torch.ones(2, 4, dtype=torch.bool))
     with pytest.raises(ValueError, match=r"attn_mask has shape \(5, 4\); expected"):
         attention(x, x, x, attn_mask=torch.ones(5, 4, dtype=torch.bool))
+
+
+def additive_layer(d_model=12, heads=3):
+    torch.manual_seed(0)
+    layer = MultiHeadAttention(d_model, heads, scoring="additive").eval()
+    torch.nn.init.normal_(layer.additive.v_a.weight)  # v_a = 0 (the paper's start) would make every weight uniform
+    return layer
+
+
+def test_additive_heads_score_each_query_with_the_alignment_model_of_bahdanau():
+    layer = additive_layer()
+    query, memory = torch.randn(2, 4, 12), torch.randn(2, 5, 12)
+    key_mask = torch.tensor([[True] * 5, [True] * 3 + [False] * 2])
+    _, weights = layer(query, memory, memory, key_mask=key_mask, need_weights=True)
+    q, (k, _) = layer.split(layer.W_Q(query), 4), layer.keys_values(memory)
+    for head in range(3):
+        for i in range(4):
+            expected = layer.additive(q[:, head, i], layer.additive.keys(k[:, head]), k[:, head], key_mask)[1]
+            torch.testing.assert_close(weights[:, head, i], expected)
+
+
+def test_additive_heads_keep_the_padding_the_cache_and_the_causal_mask():
+    layer = additive_layer()
+    query, memory = torch.randn(1, 3, 12), torch.randn(1, 4, 12)
+    padded = torch.cat((memory, 100 * torch.randn(1, 3, 12)), 1)
+    key_mask = torch.tensor([[True] * 4 + [False] * 3])
+    torch.testing.assert_close(layer(query, padded, padded, key_mask=key_mask)[0], layer(query, memory, memory)[0])
+    x = torch.randn(2, 5, 12)
+    full = layer(x, x, x, attn_mask=causal_mask(5))[0]
+    cache = (torch.zeros(2, 3, 0, 4), torch.zeros(2, 3, 0, 4))
+    for t in range(5):
+        cache = layer.append(cache, layer.keys_values(x[:, t : t + 1]))
+        torch.testing.assert_close(layer.attend(x[:, t : t + 1], cache)[0], full[:, t : t + 1])
+
+
+def test_a_scoring_that_does_not_exist_or_an_unscaled_additive_one_is_refused():
+    with pytest.raises(ValueError, match="scoring='cosine'; choose 'dot'"):
+        MultiHeadAttention(12, 3, scoring="cosine")
+    with pytest.raises(ValueError, match="additive scores have none to drop"):
+        MultiHeadAttention(12, 3, scoring="additive", scale=False)

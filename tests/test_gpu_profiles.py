@@ -71,12 +71,12 @@ def test_rnnsearch_gpu_profile(verses, cpu_bf16):
 
 
 def test_transformer_gpu_profile(verses, cpu_bf16):
-    scale = dataclasses.replace(
-        transformer.PROFILES["gpu"], ablation_steps=STEPS, extrapolation_steps=STEPS, eval_every=STEPS
-    )
+    scale = dataclasses.replace(transformer.PROFILES["gpu"], ablation_steps=STEPS, eval_every=STEPS)
     plan = transformer.plan(scale, rnnsearch.PROFILES["gpu"].long, list(scale.seeds), steps=STEPS)
     first_seed = [spec for spec in plan if spec.seed == scale.seeds[0]]
-    assert len(first_seed) * len(scale.seeds) == len(plan)
+    table3_base = [spec for spec in plan if spec.variant.name == "base" and spec.cutoff == scale.short]
+    assert len(first_seed) * len(scale.seeds) + scale.base_seeds - len(scale.seeds) == len(plan)
+    assert len(table3_base) == max(scale.base_seeds, len(scale.seeds))
     for spec in first_seed:
         stored = spec.train(verses, CPU)
         assert finite(stored["history"]), spec.label

@@ -27,6 +27,11 @@ def test_smoke_run_writes_results_with_claims_data_and_provenance(smoke_run):
     assert search["primary"]["condition"] == "RNNsearch-30 − RNNencdec-30 BLEU > 0 BLEU"
     assert search["primary"]["method"] == "paired bootstrap over test items, 1,000 resamples, 1 seed"
     assert set(search["primary"]["convergence"]) == {"RNNsearch-30", "RNNencdec-30"}
+    longer = next(c for c in record["claims"] if c["id"] == "long-sentences")
+    assert longer["primary"]["condition"] == "relative BLEU RNNsearch-30 − RNNencdec-30 > 0 ratio"
+    aligned = next(c for c in record["claims"] if c["id"] == "monotonic-alignments")
+    assert aligned["primary"]["quantity"] == "reordered pairs followed, RNNsearch − diagonal"
+    assert record["metrics"]["diagonal"]["median backward jump"] == 0.0
     assert {r["model"] for r in record["metrics"]["runs"]} == {
         "RNNsearch-15",
         "RNNsearch-30",

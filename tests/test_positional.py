@@ -58,3 +58,13 @@ def test_none_adds_nothing():
 def test_an_unknown_kind_names_the_allowed_ones():
     with pytest.raises(ValueError, match="'relative'.*allowed: 'sinusoidal', 'learned', 'none'"):
         positional_encoding("relative", 4, 10)
+
+
+def test_learned_rows_can_start_at_the_sinusoids_norm():
+    torch.manual_seed(0)
+    d_model, rows = 256, 512
+    sinusoid = sinusoids(torch.arange(rows), d_model).norm(dim=-1)
+    assert torch.allclose(sinusoid, torch.full((rows,), (d_model / 2) ** 0.5))  # each sin/cos pair has norm 1
+    default = positional_encoding("learned", d_model, rows).embedding.weight.norm(dim=-1)
+    matched = positional_encoding("learned", d_model, rows, learned_std=0.5**0.5).embedding.weight.norm(dim=-1)
+    assert abs(default.mean() - 1) < 0.05 and abs(matched.mean() / sinusoid.mean() - 1) < 0.05

@@ -3,7 +3,6 @@
 import dataclasses
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
@@ -31,6 +30,13 @@ def test_plan_runs_the_dearest_first_and_keys_cover_what_decides_the_weights(cor
     assert len(keys) == len(plan)
 
 
+def test_calibration_holds_both_models_judged_on_validation_only():
+    record = tx.calibration()
+    models = {row["model"].split("-")[0] for row in record["runs"]}
+    assert models == {"RNNsearch", "RNNencdec"} and len(record["commit"]) == 7
+    assert not any("test" in key.lower() for row in record["runs"] for key in row)
+
+
 def test_table1_sets_our_cut_offs_beside_the_papers():
     assert tx.PAPER_TABLE1["RNNsearch-50"] == (26.75, 34.16) and tx.PAPER_TABLE1["RNNencdec-30"] == (13.93, 24.19)
 
@@ -44,11 +50,33 @@ def test_monotonicity_of_hand_made_alignments():
     assert shape["backward"] == 1 and shape["backward_sizes"] == [1] and 0 < shape["tau"] < 1
 
 
-def test_slope_is_bleu_per_ten_words_weighted_by_bucket_size():
-    frame = pd.DataFrame(
-        {"model": "m", "lo": [1, 11, 21], "hi": [11, 21, 31], "sentences": [10, 10, 0], "bleu": [20.0, 18.0, np.nan]}
-    )
-    assert tx.slope(frame, "m") == pytest.approx(-2.0)  # the empty bucket is left out
+def test_the_diagonal_attends_in_proportion_to_the_lengths():
+    assert tx.diagonal(3, 5).argmax(1).tolist() == [0, 2, 4] and tx.diagonal(1, 4).argmax(1).tolist() == [0]
+    assert (tx.diagonal(4, 7).sum(1) == 1).all()
+
+
+def test_a_reordered_pair_is_followed_only_by_an_alignment_that_crosses():
+    words = np.array([0, 1, 2, 2])  # "the Holy Spi rit": the noun in two pieces
+    pair = {"source": (words, 1), "target": (np.array([0, 1, 2]), 1)}  # "el Espíritu Santo"
+    crossed = np.array([[1, 0, 0, 0], [0, 0, 0.5, 0.5], [0, 1, 0, 0]], dtype=float)
+    assert tx.follows_reordering(crossed, pair)
+    assert not tx.follows_reordering(tx.diagonal(3, 4), pair)  # the diagonal reads "Holy" first
+
+
+def test_reordered_pairs_are_found_on_both_sides_by_their_words(corpus, tmp_path):
+    data = tx.prepare(corpus, dataclasses.replace(SMOKE, limit=None, vocabulary=300), "bpe", tmp_path)
+    found = tx.reordered_pairs(data)
+    assert len(found) >= 10
+    for pair in found[:5]:
+        (src, k), (tgt, K) = pair["source"], pair["target"]
+        source, target = (data.text["test"][side][pair["verse"]] for side in ("source", "target"))
+        words = tx.piece_words(data.source_tokenizer.pieces(source))[1]
+        assert " ".join(words[k : k + 2]) == pair["phrase"].lower()
+        spanish = tx.piece_words(data.target_tokenizer.pieces(target))[1]
+        assert " ".join(spanish[K : K + 2]) == tx.REORDERED[pair["phrase"]].lower()
+        assert len(src) == len(data.source_tokenizer.encode(source)) and len(tgt) == len(
+            data.target_tokenizer.encode(target)
+        )
 
 
 def test_figure3_picks_three_distinct_verses_the_first_with_a_reordered_phrase(corpus, tmp_path):
@@ -60,23 +88,23 @@ def test_figure3_picks_three_distinct_verses_the_first_with_a_reordered_phrase(c
     assert data.words("test")[chosen[2][0]] == pytest.approx(40, abs=3)
 
 
-def test_one_seeds_slope_interval_is_a_bootstrap_around_figure_2s_slope_and_its_bleu_gap_koehns(corpus, tmp_path):
-    data = tx.prepare(corpus, SMOKE, "bpe", tmp_path)
-    references, words = list(data.text["test"].target), data.words("test")
+def test_one_seeds_relative_bleu_interval_is_a_bootstrap_around_it_and_its_bleu_gap_koehns(corpus, tmp_path):
+    data = tx.prepare(corpus, dataclasses.replace(SMOKE, limit=None), "bpe", tmp_path)
+    references, words = list(data.text["test"].target), data.source_words("test")
     worse_when_long = [
-        " ".join(r.split()[: max(1, len(r.split()) // 2)]) if n > 15 else r for r, n in zip(references, words)
+        " ".join(r.split()[: max(1, len(r.split()) // 2)]) if n >= tx.LONG_FROM else r
+        for r, n in zip(references, words)
     ]
     a, b = (
         runs.TrainedRun(tx.RunSpec(model, 30, 0, SMOKE), [], {"hypotheses": h}, {}, 0, 0.0, 0.0, False)
         for model, h in (("RNNsearch", references), ("RNNencdec", worse_when_long))
     )
-    edges = [1, 10, 20, 1000]
-    both = tx.by_length([a, b], data, edges)
-    alone = tx.slope_interval([a], [], data, edges, samples=200)
-    assert alone.value == pytest.approx(tx.slope(both, "RNNsearch-30")) and alone.low <= alone.value <= alone.high
-    gap = tx.slope_interval([a], [b], data, edges, samples=200)
-    assert gap.value == pytest.approx(tx.slope(both, "RNNsearch-30") - tx.slope(both, "RNNencdec-30"))
-    assert gap.low > 0 and gap.method == f"bootstrap over {len(references):,} test verses, 200 resamples, 1 seed"
+    assert tx.relative_bleu(a, data) == pytest.approx(1.0) and tx.relative_bleu(b, data) < 0.8
+    alone = tx.relative_interval([b], [], data, samples=100)
+    assert alone.value == pytest.approx(tx.relative_bleu(b, data)) and alone.low <= alone.value <= alone.high
+    gap = tx.relative_interval([a], [b], data, samples=100)
+    assert gap.value == pytest.approx(1.0 - tx.relative_bleu(b, data))
+    assert gap.low > 0 and gap.method == f"bootstrap over {len(references):,} test verses, 100 resamples, 1 seed"
     assert tx.bleu_gap([a], [b], data) == intervals.from_bootstrap(
         scoring.paired_bootstrap(references, worse_when_long, references, seed=0)
     )

@@ -1,9 +1,12 @@
 """The Transformer experiments' pieces: the run plan and cache keys, Table 3's rows, the 1/√d_k statistics."""
 
+import functools
 import math
 
+import numpy as np
 import pytest
 import torch
+from scipy import stats
 
 from attnmem_core import runs
 from attnmem_core.data import bible
@@ -31,22 +34,46 @@ def test_table3_heads_keep_the_compute_constant():
     unscaled = next(v for v in variants if not v.scale)
     assert unscaled.heads == 1 and unscaled.d_k == CPU.d_model
     assert {v.positional for v in variants} == {"sinusoidal", "learned", "none"}
+    learned = next(v for v in variants if v.positional == "learned")
+    assert learned.learned_std == trx.SINUSOID_STD  # starts at the sinusoids' norm, √(d_model/2)
+    assert [v.label_smoothing for v in variants if v.label_smoothing is not None] == [0.0]  # row (D)
+    assert [v.name for v in variants if v.scoring == "additive"] == ["additive"]
 
 
-def test_plan_has_one_main_run_per_seed_and_translates_only_where_needed(data):
+def test_plan_has_one_main_run_per_seed_and_table3_on_short_pairs_with_three_base_seeds(data):
     plan = trx.plan(CPU, rnnsearch.PROFILES["cpu"].long, [0, 1], steps=77)
     main = [r for r in plan if r.steps == 77]
     assert [r.seed for r in main] == [0, 1] and all(r.variant.name == "base" and r.test_beam == CPU.beam for r in main)
-    short = [r for r in plan if r.cutoff == CPU.short]
-    assert all(r.steps == CPU.ablation_steps for r in plan if r not in main + short)
-    assert all(r.steps == CPU.extrapolation_steps and not r.valid_bleu for r in short)
-    assert all(r.valid_bleu for r in plan if r not in short)
-    assert CPU.steps % CPU.eval_every == 0 == CPU.ablation_steps % CPU.eval_every  # Table 3's base row is evaluated
-    assert {r.variant.positional for r in short} == {"sinusoidal", "learned"} and all(r.test_beam == 1 for r in short)
-    assert not any(r.test_beam for r in plan if r not in main and r not in short)
+    assert all(r.valid_bleu and r.cutoff == rnnsearch.PROFILES["cpu"].long for r in main)
+    table3 = [r for r in plan if r not in main]
+    assert all(r.cutoff == CPU.short and r.steps == CPU.ablation_steps for r in table3)
+    assert all(r.final_bleu and not r.valid_bleu for r in table3)  # greedy BLEU once, at the end
+    assert [r.seed for r in table3 if r.variant.name == "base"] == [0, 1, 2]
+    assert all(sorted(r.seed for r in table3 if r.variant == v) == [0, 1] for v in trx.table3_variants(CPU))
+    translating = {r.variant.name for r in table3 if r.test_beam}
+    assert translating == {"base", "learned"} and all(r.test_beam == 1 for r in table3 if r.test_beam)
     assert len({(r.label, r.seed) for r in plan}) == len(plan)
     keys = {str(r.cache_key(data, torch.device("cpu"))) for r in plan}
     assert len(keys) == len(plan)
+
+
+def test_base_seeds_add_the_smallest_unused_seeds():
+    assert trx.base_seeds([0], 3) == [0, 1, 2] and trx.base_seeds([5, 1], 3) == [5, 1, 0]
+    assert trx.base_seeds([0, 1, 2, 3], 3) == [0, 1, 2, 3]
+
+
+def test_a_variant_of_one_seed_is_judged_against_the_spread_of_the_bases_seeds():
+    base = [10.0, 11.0, 12.0]
+    one = trx.against([13.0], base, base)
+    logs = np.log(base)
+    half = stats.t.ppf(0.975, 2) * logs.std(ddof=1) * math.sqrt(1 + 1 / 3)
+    expected = np.log(13.0) - logs.mean()
+    assert one.value == pytest.approx(math.exp(expected))
+    assert (one.low, one.high) == pytest.approx((math.exp(expected - half), math.exp(expected + half)))
+    difference = trx.against([5.0], [1.0], base, log=False)  # two single seeds: √(1 + 1) times the base's spread
+    assert difference.high - difference.value == pytest.approx(stats.t.ppf(0.975, 2) * np.std(base, ddof=1) * 2**0.5)
+    assert trx.against([1.0, 2.0], [1.5, 2.5], base).method.startswith("Welch t on logs")
+    assert math.isnan(trx.against([13.0], [10.0], [10.0]).low)
 
 
 def test_every_variant_builds_with_its_sizes(data):
@@ -61,17 +88,20 @@ def _trained(spec, history) -> runs.TrainedRun:
     return runs.TrainedRun(spec, history, {}, {}, 0, 1.0, 0.0, cached=False)
 
 
-def test_table3_rows_read_every_variant_at_the_ablation_update_and_the_base_from_the_main_run():
-    spec = trx.RunSpec(trx.Variant("base"), 40, SMOKE.steps, 0, SMOKE)
-    main = [_trained(spec, [{"step": 3, "valid_perplexity": 10.0}, {"step": 6, "valid_perplexity": 5.0}])]
-    others = [
-        _trained(trx.RunSpec(v, 40, SMOKE.ablation_steps, 0, SMOKE), [{"step": 3, "valid_perplexity": 10.0 * (i + 2)}])
-        for i, v in enumerate(trx.table3_variants(SMOKE))
+def test_table3_rows_read_each_runs_last_evaluation_and_ratios_take_the_bases_geometric_mean():
+    spec = functools.partial(trx.RunSpec, cutoff=SMOKE.short, steps=SMOKE.ablation_steps, scale=SMOKE)
+    base = [
+        _trained(spec(trx.Variant("base"), seed=s), [{"step": 3, "train_seconds": 6.0, "valid_perplexity": p}])
+        for s, p in ((0, 10.0), (1, 40.0))
     ]
-    rows = trx.table3_rows(others + main, main, SMOKE, 40)
-    assert rows["base"] == [{"step": 3, "valid_perplexity": 10.0}]
-    assert trx.perplexity_ratios(rows, trx.table3_variants(SMOKE)[0].name) == [2.0]
-    assert trx.perplexity_ratios(rows, "h=1, unscaled", "h=1") == [(len(others) + 1) / 2]
+    h1 = _trained(
+        spec(trx.Variant("h=1", heads=1), seed=0), [{"step": 3, "train_seconds": 3.0, "valid_perplexity": 40.0}]
+    )
+    groups = trx.table3_runs(base + [h1], SMOKE)
+    assert groups["base"] == base and groups["h=1"] == [h1] and groups["learned"] == []
+    rows = trx.table3_rows(groups)
+    assert rows["h=1"][0]["seconds per update"] == 1.0
+    assert trx.perplexity_ratios(rows, "h=1") == [pytest.approx(2.0)]  # 40 over √(10 · 40) = 20
 
 
 def test_scaling_statistics_show_the_variance_grow_with_d_k_and_the_unscaled_softmax_saturate():
@@ -96,26 +126,35 @@ def test_paper_rows_stand_in_the_same_relation_to_the_base():
     assert rows == {
         "base": "base",
         "h=1": "h=1",
-        "d_k=8": "d_k=16",
+        "d_k=4": "d_k=16",
+        "ε_ls=0": "ε_ls=0",
         "learned": "learned",
         "no positions": None,
         "h=1, unscaled": None,
+        "additive": None,
     }
     gpu = trx.PROFILES["gpu"]
     assert [trx.paper_row(v, gpu) for v in trx.table3_variants(gpu)[:4]] == ["h=1", "h=4", "h=16", "h=32"]
 
 
-def test_table_3_judges_the_base_on_its_curve_up_to_the_update_it_is_compared_at():
+def test_convergence_is_judged_for_every_run_a_claim_names():
     def trained(spec, curve):
         history = [{"step": CPU.eval_every * (i + 1), "valid_perplexity": p} for i, p in enumerate(curve)]
         return runs.TrainedRun(spec, history, {}, {}, 0, 1.0, 0.0, cached=True)
 
-    falling_then_flat = [90.0, 40.0, 30.0, 29.9, 29.9, 29.9]  # evaluated every 225 updates: still falling at 225
-    main = [trained(trx.RunSpec(trx.Variant("base"), 40, CPU.steps, 0, CPU), falling_then_flat)]
+    flat, falling = [90.0, 40.0, 30.0, 29.9, 29.9, 29.9], [90.0, 60.0, 40.0, 30.0, 20.0, 10.0]
+    main = [trained(trx.RunSpec(trx.Variant("base"), 40, CPU.steps, 0, CPU), flat)]
     rnn = [trained(rnnsearch.RunSpec("RNNsearch", 40, 0, rnnsearch.PROFILES["cpu"]), [50.0, 40.0, 39.9, 39.9])]
-    variants = [trained(trx.RunSpec(v, 40, CPU.ablation_steps, 0, CPU), [70.0]) for v in trx.table3_variants(CPU)]
-    states = trx.convergence_states(rnn, main, main + variants, CPU, 40)
+    short = functools.partial(trx.RunSpec, cutoff=CPU.short, steps=CPU.ablation_steps, scale=CPU)
+    table3 = [trained(short(trx.Variant("base"), seed=s), flat) for s in range(3)]
+    table3 += [trained(short(v, seed=0), falling if v.name == "learned" else flat) for v in trx.table3_variants(CPU)]
+    states = trx.convergence_states(rnn, main, main + table3, CPU)
     assert states["Transformer"][0].converged and states["RNNsearch-40"][0].converged
-    assert not states[f"base at {CPU.ablation_steps} updates"][0].converged
-    assert states[f"base at {CPU.ablation_steps} updates"][0].step == CPU.ablation_steps
-    assert set(states) >= {"h=1", "learned", "h=1, unscaled"}
+    assert len(states[trx.base_label(CPU)]) == 3 == len(states[f"sinusoidal ≤{CPU.short}"])
+    assert not states["learned"][0].converged and not states[f"learned ≤{CPU.short}"][0].converged
+    assert set(states) >= {"h=1", "ε_ls=0", "h=1, unscaled", "additive"}
+
+
+def test_the_additive_transformer_keeps_more_memory_for_the_backward_pass(data):
+    ratios = trx.attention_memory(data, SMOKE, batches=2)
+    assert len(ratios) == 2 and all(r > 1 for r in ratios)

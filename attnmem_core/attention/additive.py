@@ -12,6 +12,10 @@ U_a h_j does not depend on i, so `keys` computes it once per sentence and every 
 step reuses it (the paper's appendix makes the same remark); only W_a s_{i−1} is new at each
 step. Padded source positions get α = 0. The paper's initialisation (Appendix B.1): W_a and
 U_a from N(0, 0.001²), v_a = 0, so every alignment starts uniform.
+
+`scores` scores many queries against every key at once (e.g. the heads of a Transformer, Vaswani
+et al. 2017, Sec. 3.2.1, which compare this "additive attention" with dot-product attention): it
+builds a (…, Tq, Tk, hidden_size) tensor before the tanh, where a dot product needs only (…, Tq, Tk).
 """
 
 from __future__ import annotations
@@ -34,6 +38,11 @@ class AdditiveAttention(nn.Module):
     def keys(self, h: torch.Tensor) -> torch.Tensor:
         """U_a h_j for every annotation: (B, Tx, key_size) → (B, Tx, hidden_size)."""
         return self.U_a(h)
+
+    def scores(self, queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        """e_ij = v_aᵀ tanh(W_a q_i + U_a h_j) for every query against every key: queries (…, Tq, query_size) and
+        keys = `keys(h)` (…, Tk, hidden_size) → (…, Tq, Tk)."""
+        return self.v_a(torch.tanh(self.W_a(queries).unsqueeze(-2) + keys.unsqueeze(-3))).squeeze(-1)
 
     def forward(
         self, s: torch.Tensor, keys: torch.Tensor, h: torch.Tensor, mask: torch.Tensor

@@ -15,7 +15,10 @@ Masks are boolean, True where a query may attend to a key (the opposite of torch
 `key_padding_mask`). Without `need_weights` the fused kernel
 `torch.nn.functional.scaled_dot_product_attention` computes Eq. 1; with it the softmax is
 written out and its weights (before attention dropout) are returned per head. `scale=False`
-drops the 1/√d_k (the ablation the paper argues against in Sec. 3.2.1).
+drops the 1/√d_k (the ablation the paper argues against in Sec. 3.2.1). `scoring="additive"`
+replaces q·k/√d_k in every head by Bahdanau's additive score v_aᵀ tanh(W_a q + U_a k)
+(`attention.additive`, hidden size d_k): the alternative that Sec. 3.2.1 says dot-product
+attention beats in speed and space.
 
 Incremental decoding splits the layer in two: `keys_values` projects keys and values into
 heads once, `attend` lets new queries read them. A decoder's self-attention keeps the keys
@@ -30,6 +33,10 @@ import math
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from attnmem_core.attention.additive import AdditiveAttention
+
+SCORINGS = ("dot", "additive")
 
 
 def scaled_dot_product_attention(
@@ -57,6 +64,25 @@ def scaled_dot_product_attention(
     return F.dropout(weights, dropout) @ v, weights
 
 
+def additive_attention(
+    attention: AdditiveAttention,
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    need_weights: bool = False,
+    dropout: float = 0.0,
+):
+    """`scaled_dot_product_attention` with the additive scores e_ij = v_aᵀ tanh(W_a q_i + U_a k_j) in place of
+    q·k/√d_k: the same shapes, mask and outputs."""
+    scores = attention.scores(q, attention.keys(k))
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = torch.softmax(scores, dim=-1)
+    return F.dropout(weights, dropout) @ v, weights if need_weights else None
+
+
 def causal_mask(queries: int, keys: int | None = None, device=None) -> torch.Tensor:
     """(queries, keys), True where a query may attend: the queries are the last `queries` of the `keys`
     positions (keys defaults to queries), and each may read itself and every earlier position."""
@@ -74,8 +100,13 @@ class MultiHeadAttention(nn.Module):
         bias: bool = True,
         dropout: float = 0.0,
         scale: bool = True,
+        scoring: str = "dot",
     ):
         super().__init__()
+        if scoring not in SCORINGS:
+            raise ValueError(f"scoring={scoring!r}; choose 'dot' (Eq. 1) or 'additive' (v_aᵀ tanh(W_a q + U_a k))")
+        if scoring == "additive" and not scale:
+            raise ValueError("scale=False drops the 1/√d_k of dot-product scores; additive scores have none to drop")
         if heads < 1:
             raise ValueError(f"heads={heads} must be at least 1")
         if (d_k is None or d_v is None) and d_model % heads:
@@ -93,6 +124,8 @@ class MultiHeadAttention(nn.Module):
         self.W_K = nn.Linear(d_model, heads * d_k, bias=bias)
         self.W_V = nn.Linear(d_model, heads * d_v, bias=bias)
         self.W_O = nn.Linear(heads * d_v, d_model, bias=bias)
+        # one alignment network for all heads: each head's own W^Q and W^K already give it its own queries and keys
+        self.additive = AdditiveAttention(d_k, d_k, d_k) if scoring == "additive" else None
 
     def split(self, x: torch.Tensor, d: int) -> torch.Tensor:
         """(B, T, h·d) → (B, h, T, d)."""
@@ -138,9 +171,13 @@ class MultiHeadAttention(nn.Module):
             attn_mask = attn_mask if attn_mask.dim() == 2 else attn_mask[:, None]
             mask = attn_mask if mask is None else mask & attn_mask
         q = self.split(self.W_Q(query), self.d_k)
-        out, weights = scaled_dot_product_attention(
-            q, k, v, mask, scale=self.scale, need_weights=need_weights, dropout=self.dropout if self.training else 0.0
-        )
+        dropout = self.dropout if self.training else 0.0
+        if self.additive is None:
+            out, weights = scaled_dot_product_attention(
+                q, k, v, mask, scale=self.scale, need_weights=need_weights, dropout=dropout
+            )
+        else:
+            out, weights = additive_attention(self.additive, q, k, v, mask, need_weights=need_weights, dropout=dropout)
         return self.W_O(out.transpose(1, 2).flatten(2)), weights
 
     def forward(

@@ -10,6 +10,10 @@ and, as its Table 3 row (E) ablation, learned positional embeddings (one trained
 position, Gehring et al. 2017), which cannot reach beyond the `max_len` positions they were
 given. "none" adds nothing (the order-blind model).
 
+The two start at different sizes: a sinusoid row has norm √(d_model/2) (each sin/cos pair has
+norm 1), a learned row initialised N(0, 1/d_model) has norm ≈ 1, beside token embeddings of
+norm ≈ √d_model in the Transformer. `learned_std` = √½ starts the learned rows at the sinusoids' norm.
+
 Every encoding maps x (B, T, d_model) of positions start … start+T−1 to x + PE; `start` is
 what a decoder stepping one token at a time passes.
 """
@@ -50,12 +54,13 @@ class SinusoidalEncoding(nn.Module):
 
 
 class LearnedEncoding(nn.Module):
-    """One trained vector per position 0 … max_len−1, initialised N(0, 1/d_model) as fairseq does."""
+    """One trained vector per position 0 … max_len−1, initialised N(0, std²), by default std = 1/√d_model as
+    fairseq does."""
 
-    def __init__(self, d_model: int, max_len: int):
+    def __init__(self, d_model: int, max_len: int, std: float | None = None):
         super().__init__()
         self.embedding = nn.Embedding(max_len, d_model)
-        nn.init.normal_(self.embedding.weight, std=d_model**-0.5)
+        nn.init.normal_(self.embedding.weight, std=d_model**-0.5 if std is None else std)
 
     def forward(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
         end, max_len = start + x.shape[1], self.embedding.num_embeddings
@@ -72,12 +77,13 @@ class NoEncoding(nn.Module):
         return x
 
 
-def positional_encoding(kind: str, d_model: int, max_len: int = 1024) -> nn.Module:
-    """The module for `kind` in KINDS; `max_len` bounds the learned embeddings (and sizes the sinusoid table)."""
+def positional_encoding(kind: str, d_model: int, max_len: int = 1024, learned_std: float | None = None) -> nn.Module:
+    """The module for `kind` in KINDS; `max_len` bounds the learned embeddings (and sizes the sinusoid table),
+    `learned_std` is their initial std (None: 1/√d_model)."""
     if kind == "sinusoidal":
         return SinusoidalEncoding(d_model, max_len)
     if kind == "learned":
-        return LearnedEncoding(d_model, max_len)
+        return LearnedEncoding(d_model, max_len, learned_std)
     if kind == "none":
         return NoEncoding()
     raise ValueError(f"unknown positional encoding {kind!r}; allowed: {', '.join(map(repr, KINDS))}")

@@ -3,16 +3,21 @@
 Everything runs on the English→Spanish corpus, splits and BPE tokenization of the
 align-and-translate chapter (`attnmem_core.translation`), so the Transformer meets the cached
 RNNsearch of that chapter on equal terms. A run is one `Variant` of the model (heads, d_k,
-positions, scaling) trained from one seed for some updates on pairs up to a length cut-off:
+positions, scaling, scoring, label smoothing) trained from one seed for some updates on pairs up to a length cut-off:
 
 - the main run: the base variant on pairs of at most `translation.Scale.long` words, the
   same pairs as RNNsearch-40, evaluated every `eval_every` updates (validation perplexity
   and greedy validation BLEU), so the cost of reaching RNNsearch's quality can be read off;
-- Table 3 rows at `ablation_steps` updates, compared with the main run at the same update
-  (the schedule of Eq. 3 does not depend on the total number of updates, so the main run's
-  state at that update is exactly a base run stopped there);
-- the extrapolation runs: sinusoidal and learned positions trained on short pairs only, then
-  translating every test verse greedily (a beam would add its own length bias).
+- Table 3's rows on the pairs of at most `Scale.short` words, each trained for `ablation_steps`
+  updates, well past the warm-up, and judged by the convergence gate: the base from `base_seeds` seeds or
+  more, so that a variant run from one seed is judged against the base's measured seed-to-seed
+  spread (`against`); row (D) trains without label smoothing, and an "additive" row puts
+  Bahdanau's additive scores into every head (Sec. 3.2.1's comparison, the essay's "faster and
+  more space-efficient");
+- the same base and learned-position runs then translate every test verse greedily (a beam
+  would add its own length bias): trained on short pairs only, they test whether sinusoids
+  extrapolate. Learned positions start at the sinusoids' norm (`SINUSOID_STD`), so that the
+  comparison is not one of sizes.
 
 Costs (Table 2's column) are counted by torch's FLOP counter on the first training batches
 (`translation.training_flops`), with the attention written out so that its matrix products are seen.
@@ -21,6 +26,7 @@ Costs (Table 2's column) are counted by torch's FLOP counter on the first traini
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import math
 import time
@@ -30,8 +36,10 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 import torch
+from scipy import stats
 
 from attnmem_core import claims, convergence, intervals, runs, scoring, tables, translation
+from attnmem_core.attention import cost, positional
 from attnmem_core.experiments import rnnsearch
 from attnmem_core.models.transformer import Transformer, label_smoothed_nll, lr_lambda
 from attnmem_core.runtime import autocast_dtype, seed_everything
@@ -47,8 +55,13 @@ PAPER_TABLE3 = {
     "h=32": (5.01, 25.4),
     "d_k=16": (5.16, 25.1),
     "d_k=32": (5.01, 25.4),
+    "ε_ls=0": (4.67, 25.3),
     "learned": (4.92, 25.7),
 }
+# "At least as good as RNNsearch" is non-inferiority: the Transformer's test BLEU may fall short by less than this.
+NON_INFERIORITY_BLEU = 1.0
+# A sinusoid row has norm √(d_model/2); learned rows drawn N(0, ½) per component start at that norm.
+SINUSOID_STD = math.sqrt(0.5)
 # Vaswani et al. 2017, Sec. 5–6: the base model and how it was trained.
 PAPER_BASE = {
     "layers (encoder + decoder)": "6 + 6",
@@ -72,13 +85,12 @@ class Scale:
     dropout 0.1, label smoothing 0.1, warmup 4000, batches of ~25k source + 25k target tokens, beam 4, α 0.6."""
 
     steps: int  # the main run's updates
-    ablation_steps: int  # a Table 3 variant's
-    extrapolation_steps: int  # a run on short pairs only
+    ablation_steps: int  # a Table 3 run's, on the pairs of at most `short` words
     seeds: tuple[int, ...]
     workers: int
     heads_grid: tuple[int, ...]  # Table 3 (A): these head counts at d_k = d_v = d_model / h
     small_d_k: int  # Table 3 (B): d_k with d_v and h as in the base
-    short: int  # extrapolation: train on pairs of at most this many words
+    short: int  # Table 3 and extrapolation: train on pairs of at most this many words
     layers: int = 2
     d_model: int = 128
     heads: int = 4
@@ -92,13 +104,13 @@ class Scale:
     beam: int = 5
     alpha: float = 0.6
     bf16: bool = False  # autocast on CUDA
+    base_seeds: int = 3  # Table 3's base trains from at least this many seeds: the spread variants are judged by
 
 
 PROFILES = {
     "smoke": Scale(
         steps=6,
         ablation_steps=3,
-        extrapolation_steps=3,
         seeds=(0,),
         workers=1,
         heads_grid=(1, 4),
@@ -113,21 +125,24 @@ PROFILES = {
         eval_every=3,
         beam=2,
     ),
+    # d_model 64 and batches of 1,000 tokens: an update costs about a sixth of d_model 128's at 2,000 (FLOPs per
+    # token ÷ 2.9, tokens ÷ 2), which buys Table 3's twelve runs 1,200 updates each, three times the warm-up
     "cpu": Scale(
-        steps=1350,
-        ablation_steps=225,
-        extrapolation_steps=400,
+        steps=3000,
+        ablation_steps=1200,
         seeds=(0,),
         workers=2,
         heads_grid=(1, 4),
-        small_d_k=8,
+        small_d_k=4,
         short=20,
-        eval_every=225,
+        d_model=64,
+        d_ff=256,
+        max_tokens=1000,
+        eval_every=300,
     ),
     "gpu": Scale(
         steps=6000,
-        ablation_steps=2000,
-        extrapolation_steps=3000,
+        ablation_steps=3000,
         seeds=(0, 1),
         workers=4,
         heads_grid=(1, 4, 16, 32),
@@ -155,10 +170,14 @@ class Variant:
     d_v: int | None = None
     positional: str = "sinusoidal"
     scale: bool = True
+    scoring: str = "dot"  # "additive": Bahdanau's v_aᵀ tanh(W_a q + U_a k) in every head (Sec. 3.2.1)
+    label_smoothing: float | None = None  # Table 3 row (D): ε_ls of this variant's training loss
+    learned_std: float | None = None  # learned positions' initial std per component (None: 1/√d_model)
 
 
 def table3_variants(scale: Scale) -> list[Variant]:
-    """(A) heads at constant compute, (B) a smaller d_k, (E) learned positions, no positions, and no 1/√d_k at h = 1."""
+    """(A) heads at constant compute, (B) a smaller d_k, (D) no label smoothing, (E) learned positions (at the
+    sinusoids' initial norm), no positions, no 1/√d_k at h = 1, and additive scores in every head."""
     heads = [
         Variant(f"h={h}", heads=h, d_k=scale.d_model // h, d_v=scale.d_model // h)
         for h in scale.heads_grid
@@ -167,19 +186,24 @@ def table3_variants(scale: Scale) -> list[Variant]:
     d_v = scale.d_model // scale.heads
     return heads + [
         Variant(f"d_k={scale.small_d_k}", d_k=scale.small_d_k, d_v=d_v),
-        Variant("learned", positional="learned"),
+        Variant("ε_ls=0", label_smoothing=0.0),
+        Variant("learned", positional="learned", learned_std=SINUSOID_STD),
         Variant("no positions", positional="none"),
         Variant("h=1, unscaled", heads=1, d_k=scale.d_model, d_v=scale.d_model, scale=False),
+        Variant("additive", scoring="additive"),
     ]
 
 
 def paper_row(variant: Variant, scale: Scale) -> str | None:
     """The row of PAPER_TABLE3 that stands in the same relation to the paper's base (h = 8, d_k = 64) as `variant`
-    does to ours: h = 1, h = base/2, 2·base, 4·base; d_k = base/4, base/2; learned positions. None if no row does."""
+    does to ours: h = 1, h = base/2, 2·base, 4·base; d_k = base/4, base/2; no label smoothing; learned positions.
+    None if no row does."""
     if variant.positional == "learned" and variant.heads is None and variant.d_k is None:
         return "learned"
-    if not variant.scale or variant.positional != "sinusoidal":
+    if not variant.scale or variant.positional != "sinusoidal" or variant.scoring != "dot":
         return None
+    if variant.label_smoothing is not None:
+        return "ε_ls=0" if variant.label_smoothing == 0 else None
     if variant.heads is not None:
         ratio = variant.heads / scale.heads
         return "h=1" if variant.heads == 1 else {0.5: "h=4", 2: "h=16", 4: "h=32"}.get(ratio)
@@ -198,7 +222,8 @@ class RunSpec:
     seed: int
     scale: Scale
     test_beam: int = 0  # translate the test set after training with this beam (1: greedy); 0: not at all
-    valid_bleu: bool = True  # evaluate greedy validation BLEU besides perplexity
+    valid_bleu: bool = True  # evaluate greedy validation BLEU besides perplexity, at every evaluation
+    final_bleu: bool = False  # greedy validation BLEU at the last evaluation only (decoding costs more than updates)
 
     @property
     def label(self) -> str:
@@ -206,7 +231,7 @@ class RunSpec:
 
     def cache_key(self, data: translation.Prepared, device: torch.device) -> dict:
         """The scale enters without what only other runs use (their step counts, the seeds, the workers)."""
-        scale = replace(self.scale, steps=0, ablation_steps=0, extrapolation_steps=0, seeds=(), workers=0)
+        scale = replace(self.scale, steps=0, ablation_steps=0, seeds=(), workers=0, base_seeds=0)
         return {
             "variant": asdict(self.variant),
             "cutoff": self.cutoff,
@@ -214,6 +239,7 @@ class RunSpec:
             "seed": self.seed,
             "test_beam": self.test_beam,
             "valid_bleu": self.valid_bleu,
+            "final_bleu": self.final_bleu,
             "scale": asdict(scale),
             **data.identity(),
             "device": device.type,
@@ -224,29 +250,37 @@ class RunSpec:
 
     def cost(self) -> float:
         """Roughly proportional to the run's time on a CPU, in updates: its updates plus translating the test set
-        (a beam costs more than greedy decoding)."""
-        return self.steps + (200 if self.test_beam > 1 else 70 if self.test_beam else 0)
+        (a beam costs more than greedy decoding); additive scores about double an update's time."""
+        per_update = 2 if self.variant.scoring == "additive" else 1
+        return per_update * self.steps + (200 if self.test_beam > 1 else 70 if self.test_beam else 0)
 
     def train(self, data: translation.Prepared, device: torch.device) -> dict:
         scale = self.scale
         seed_everything(self.seed)
         model = self.build(data).to(device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=1.0, betas=(0.9, 0.98), eps=1e-9)
+        # the fused kernel: one call per update instead of a loop over parameters, the same arithmetic
+        optimizer = torch.optim.Adam(model.parameters(), lr=1.0, betas=(0.9, 0.98), eps=1e-9, fused=True)
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(scale.d_model, scale.warmup, scale.lr_factor))
         autocast = autocast_dtype(device, scale.bf16)
+        evaluations = self.steps // scale.eval_every + bool(self.steps % scale.eval_every) if scale.eval_every else 1
+        count = itertools.count(1)
+
+        def evaluate() -> dict:
+            last = next(count) == evaluations
+            bleu = self.valid_bleu or (self.final_bleu and last)
+            return translation.validation(model, data, device, self.cutoff, scale.max_tokens, bleu)
+
         history = train(
             model,
             translation.training_batches(data, self.cutoff, scale.max_tokens, self.seed),
             steps=self.steps,
             optimizer=optimizer,
             scheduler=schedule,
-            loss_fn=loss(scale),
+            loss_fn=loss(scale, self.variant.label_smoothing),
             device=device,
             eval_every=scale.eval_every,
             autocast=autocast,
-            evaluate=lambda: translation.validation(
-                model, data, device, self.cutoff, scale.max_tokens, self.valid_bleu
-            ),
+            evaluate=evaluate,
             desc=self.label,
             progress=False,
         )
@@ -257,22 +291,29 @@ class RunSpec:
         return runs.payload(model, history, {"hypotheses": hypotheses}, time.perf_counter() - start)
 
 
-def loss(scale: Scale):
-    """The training loss: cross-entropy to label-smoothed targets (Sec. 5.4)."""
-    return functools.partial(label_smoothed_nll, epsilon=scale.label_smoothing)
+def loss(scale: Scale, epsilon: float | None = None):
+    """The training loss: cross-entropy to label-smoothed targets (Sec. 5.4), with ε_ls = `epsilon` or the scale's."""
+    return functools.partial(label_smoothed_nll, epsilon=scale.label_smoothing if epsilon is None else epsilon)
+
+
+def base_seeds(seeds: list[int], at_least: int) -> list[int]:
+    """`seeds`, then the smallest other seeds until there are `at_least`."""
+    extra = (s for s in itertools.count() if s not in seeds)
+    return list(seeds) + [next(extra) for _ in range(at_least - len(seeds))]
 
 
 def plan(scale: Scale, cutoff: int, seeds: list[int], steps: int) -> list[RunSpec]:
-    """The main run on pairs of at most `cutoff` words (RNNsearch's), Table 3's variants, and sinusoidal vs
-    learned positions on short pairs, for every seed."""
-    base, specs = Variant("base"), []
-    for seed in seeds:
-        specs.append(RunSpec(base, cutoff, steps, seed, scale, test_beam=scale.beam))
-        specs += [RunSpec(v, cutoff, scale.ablation_steps, seed, scale) for v in table3_variants(scale)]
-        specs += [
-            RunSpec(v, scale.short, scale.extrapolation_steps, seed, scale, test_beam=1, valid_bleu=False)
-            for v in (base, Variant("learned", positional="learned"))
-        ]
+    """The main run on pairs of at most `cutoff` words (RNNsearch's) for every seed, then Table 3 on the pairs of at
+    most `scale.short` words: the base from `base_seeds`, every variant from `seeds`; the base and learned positions
+    also translate the test verses greedily (the extrapolation test)."""
+    base = Variant("base")
+    specs = [RunSpec(base, cutoff, steps, seed, scale, test_beam=scale.beam) for seed in seeds]
+    short = functools.partial(RunSpec, cutoff=scale.short, steps=scale.ablation_steps, scale=scale, valid_bleu=False)
+    for seed in base_seeds(seeds, scale.base_seeds):
+        specs.append(short(base, seed=seed, test_beam=1, final_bleu=True))
+    for variant in table3_variants(scale):
+        beam = 1 if variant.positional == "learned" else 0
+        specs += [short(variant, seed=seed, test_beam=beam, final_bleu=True) for seed in seeds]
     return specs
 
 
@@ -294,6 +335,8 @@ def build(variant: Variant, scale: Scale, source_vocab: int, target_vocab: int) 
         dropout=scale.dropout,
         positional=variant.positional,
         scale=variant.scale,
+        scoring=variant.scoring,
+        learned_std=variant.learned_std,
     )
 
 
@@ -473,46 +516,98 @@ def bootstrap_table(costs: list[dict]) -> pd.DataFrame:
 # ---- Table 3: variations on the base model --------------------------------------------------------
 
 
-def table3_rows(
-    outcomes: list[runs.TrainedRun], main: list[runs.TrainedRun], scale: Scale, cutoff: int
-) -> dict[str, list[dict]]:
-    """Variant name → its evaluation rows at `ablation_steps` (one per seed); the base's are the main runs'."""
-    rows = {"base": [r.at_step(scale.ablation_steps) for r in main]}
-    for variant in table3_variants(scale):
-        rows[variant.name] = [
-            r.at_step(scale.ablation_steps) for r in find(outcomes, variant.name, cutoff, scale.ablation_steps)
-        ]
-    return rows
+def table3_runs(outcomes: list[runs.TrainedRun], scale: Scale) -> dict[str, list[runs.TrainedRun]]:
+    """Variant name → its Table 3 runs on the pairs of at most `scale.short` words (one per seed), the base first."""
+    variants = [Variant("base")] + table3_variants(scale)
+    return {v.name: find(outcomes, v.name, scale.short, scale.ablation_steps) for v in variants}
+
+
+def table3_rows(table3_runs: dict[str, list[runs.TrainedRun]]) -> dict[str, list[dict]]:
+    """Variant name → each seed's last evaluation, with its training seconds per update."""
+    return {
+        name: [{**r.final, "seconds per update": r.final["train_seconds"] / r.final["step"]} for r in group]
+        for name, group in table3_runs.items()
+    }
 
 
 def perplexity_ratios(rows: dict[str, list[dict]], variant: str, over: str = "base") -> list[float]:
-    """Per seed, the validation perplexity of `variant` over that of `over` at the same update."""
-    return [a["valid_perplexity"] / b["valid_perplexity"] for a, b in zip(rows[variant], rows[over])]
+    """Per seed of `variant`, its validation perplexity over the geometric mean of `over`'s seeds."""
+    reference = np.exp(np.mean(np.log([b["valid_perplexity"] for b in rows[over]])))
+    return [a["valid_perplexity"] / reference for a in rows[variant]]
+
+
+def against(values, reference, spread, log: bool = True) -> intervals.Interval:
+    """`values` against `reference`: a ratio of geometric means (`log`) or a difference of means, over seeds. Welch's t
+    when both have several seeds; otherwise a t interval whose seed-to-seed spread is that of `spread` (the base's
+    seeds, n − 1 degrees of freedom): a variant trained from one seed is taken to scatter as the base does."""
+    x, y, z = (np.log(np.asarray(v, float)) if log else np.asarray(v, float) for v in (values, reference, spread))
+    if len(x) > 1 and len(y) > 1:
+        return intervals.ratio(values, reference) if log else intervals.difference(values, reference)
+    value, back = float(x.mean() - y.mean()), (math.exp if log else float)
+    if len(z) < 2:
+        return intervals.Interval(back(value), math.nan, math.nan, f"{len(x)} + {len(y)} seeds: no spread measured")
+    half = stats.t.ppf(0.5 + intervals.CONFIDENCE / 2, len(z) - 1) * z.std(ddof=1) * math.sqrt(1 / len(x) + 1 / len(y))
+    method = f"t{' on logs' if log else ''}, {len(x)} + {len(y)} seeds, spread of the base's {len(z)}"
+    return intervals.Interval(back(value), back(value - half), back(value + half), method)
 
 
 def table3(rows: dict[str, list[dict]], scale: Scale) -> pd.DataFrame:
-    """Table 3's analog: each variant's validation perplexity and greedy BLEU, its ratio to the base, and the paper's
-    row in the same relation to the paper's base."""
+    """Table 3's analog: each variant's validation perplexity and greedy BLEU, its ratio to the base, its training
+    seconds per update, and the paper's row in the same relation to the paper's base."""
     out = []
     for v in [Variant("base")] + table3_variants(scale):
         attention = build(v, scale, 1, 1).encoder[0].self_attention
         paper = PAPER_TABLE3.get(paper_row(v, scale))
+        measured = rows[v.name]
         out.append(
             {
                 "variant": v.name,
+                "seeds": len(measured),
                 "h": attention.heads,
                 "d_k": attention.d_k,
-                "d_v": attention.d_v,
                 "positions": v.positional,
-                "1/√d_k": "yes" if v.scale else "no",
-                "valid perplexity": _spread([m["valid_perplexity"] for m in rows[v.name]]),
+                "scores": "additive" if v.scoring == "additive" else "q·k/√d_k" if v.scale else "q·k",
+                "ε_ls": scale.label_smoothing if v.label_smoothing is None else v.label_smoothing,
+                "valid perplexity": _spread([m["valid_perplexity"] for m in measured]),
                 "÷ base": _spread(perplexity_ratios(rows, v.name), 3),
-                "valid BLEU (greedy)": _spread([m["valid_bleu"] for m in rows[v.name]]),
+                "valid BLEU (greedy)": _spread([m["valid_bleu"] for m in measured]),
+                "s / update": _spread([m["seconds per update"] for m in measured], 3),
                 "paper row": paper_row(v, scale) or "—",
                 "paper PPL / BLEU": f"{paper[0]} / {paper[1]}" if paper else "—",
             }
         )
     return pd.DataFrame(out).set_index("variant")
+
+
+def attention_memory(data: translation.Prepared, scale: Scale, batches: int = 4) -> list[float]:
+    """Per training batch (the first `batches` of the short pairs' stream): the bytes autograd keeps for the backward
+    pass of a whole update of the additive Transformer over those of the base, both freshly built from seed 0."""
+    models = {}
+    for variant in (Variant("base"), Variant("additive", scoring="additive")):
+        torch.manual_seed(0)
+        models[variant.scoring] = build(variant, scale, *data.vocabularies()).train()
+    stream, ratios = translation.training_batches(data, scale.short, scale.max_tokens, 0), []
+    for _ in range(batches):
+        (x, y_in), y_out = next(stream)
+        saved = {k: cost.saved_bytes(lambda m=m: loss(scale)(m(x, y_in), y_out)) for k, m in models.items()}
+        ratios.append(saved["additive"] / saved["dot"])
+    return ratios
+
+
+def position_norms(learned: runs.TrainedRun, data: translation.Prepared, scale: Scale) -> pd.DataFrame:
+    """Mean norm of the source side's position vectors: the sinusoids, and learned rows at initialisation and after
+    training, at the positions the training pairs reached and beyond them (never updated)."""
+    reached = max(len(x) for x in translation.split_pairs(data, "train", scale.short)[0]) + 1  # with <eos>
+    trained = learned.model(data).position_x.embedding.weight.detach()
+    torch.manual_seed(learned.spec.seed)
+    initial = build(learned.spec.variant, scale, *data.vocabularies()).position_x.embedding.weight.detach()
+    limit = 2 * reached
+    sinusoid = positional.sinusoids(torch.arange(limit), scale.d_model).norm(dim=-1).mean().item()
+    rows = {"sinusoids": {"reached in training": sinusoid, "beyond": sinusoid}}
+    for name, table in (("learned, initial", initial), ("learned, trained", trained)):
+        norms = table[:limit].norm(dim=-1)
+        rows[name] = {"reached in training": norms[:reached].mean().item(), "beyond": norms[reached:].mean().item()}
+    return pd.DataFrame(rows).T.assign(positions=f"0–{reached - 1} | {reached}–{limit - 1}")
 
 
 # ---- the 1/√d_k argument (Sec. 3.2.1) -------------------------------------------------------------
@@ -605,16 +700,20 @@ def extrapolation(
 CONVERGENCE = convergence.Rule("valid_perplexity", "min")
 
 
+def base_label(scale: Scale) -> str:
+    """Table 3's base, as the claims name it: 'base ≤20'."""
+    return f"base ≤{scale.short}"
+
+
 def convergence_states(
-    rnn: list[runs.TrainedRun], main: list[runs.TrainedRun], outcomes: list[runs.TrainedRun], scale: Scale, cutoff: int
+    rnn: list[runs.TrainedRun], main: list[runs.TrainedRun], outcomes: list[runs.TrainedRun], scale: Scale
 ) -> dict[str, list[convergence.Convergence]]:
-    """Each run the claims name → CONVERGENCE's answer, one per seed: RNNsearch, the main Transformer, the same
-    Transformer stopped where Table 3 compares it ('base at N updates'), each Table 3 variant, and the two
-    extrapolation runs ('sinusoidal ≤20', 'learned ≤20')."""
-    at = scale.ablation_steps
+    """Each run the claims name → CONVERGENCE's answer, one per seed: RNNsearch, the main Transformer, Table 3's
+    base ('base ≤20') and each variant, and the two extrapolation runs ('sinusoidal ≤20', 'learned ≤20': Table 3's
+    base and learned positions)."""
     histories = [(r.spec.label, r.history) for r in rnn] + [("Transformer", r.history) for r in main]
-    histories += [(f"base at {at} updates", [row for row in r.history if row["step"] <= at]) for r in main]
-    histories += [(v.name, r.history) for v in table3_variants(scale) for r in find(outcomes, v.name, cutoff, at)]
+    for name, group in table3_runs(outcomes, scale).items():
+        histories += [(base_label(scale) if name == "base" else name, r.history) for r in group]
     for kind, name in (("sinusoidal", "base"), ("learned", "learned")):
         histories += [(f"{kind} ≤{scale.short}", r.history) for r in find(outcomes, name, scale.short)]
     return convergence.by_run(CONVERGENCE, histories)
@@ -629,34 +728,58 @@ def quantities(
     ablation: dict[str, list[dict]],
     extrapolation: dict,
     jacobian_ratio: float,
+    memory_ratios: list[float],
 ) -> list[claims.Quantity]:
-    """The claims' numbers, with intervals over seeds (Welch's t; Student's t for a per-seed cost ratio) or, for
-    one seed, a paired bootstrap over the test verses:
+    """The claims' numbers, with intervals over seeds (Welch's t; Student's t for a per-seed cost ratio; `against`
+    for a Table 3 variant of one seed against the base's several) or, for one seed, a paired bootstrap over the test
+    verses:
     - 'Transformer − RNNsearch BLEU' on the test verses (`rnnsearch.bleu_gap`);
     - the Transformer's FLOPs and seconds to reach RNNsearch's validation BLEU over RNNsearch's training FLOPs and
       seconds (infinite when it never did);
-    - Table 3's validation perplexity ratios to the base at `ablation_steps` (Welch's t on the logs);
+    - Table 3's validation perplexity ratios to the base (h = 1, learned positions, no label smoothing; unscaled
+      h = 1 to scaled h = 1) and the greedy validation BLEU of the base over no label smoothing;
+    - the additive Transformer's training seconds per update over the base's, and its memory kept for the backward
+      pass over the base's (`attention_memory`, mean over training batches);
     - 'sinusoidal − learned BLEU beyond the cut-off' on the test verses longer than any seen in training;
     - the Jacobian ratio on random vectors, which no run can change: an illustration."""
-    label = rnn[0].spec.label
+    label, base = rnn[0].spec.label, base_label(scale)
     measured = [
         claims.between(
             "Transformer − RNNsearch BLEU", rnnsearch.bleu_gap(main, rnn, data), "BLEU", "Transformer", label, "higher"
         )
     ]
-    for cost, total in (("flops", "rnn_flops"), ("seconds", "rnn_seconds")):
-        ratio = intervals.mean([c["reach"][cost] / c[total] for c in costs])
+    for cost_, total in (("flops", "rnn_flops"), ("seconds", "rnn_seconds")):
+        ratio = intervals.mean([c["reach"][cost_] / c[total] for c in costs])
         measured.append(
             claims.between(
-                f"Transformer {cost} to RNNsearch's valid BLEU / RNNsearch's", ratio, "×", "Transformer", label, "lower"
+                f"Transformer {cost_} to RNNsearch's valid BLEU / RNNsearch's",
+                ratio,
+                "×",
+                "Transformer",
+                label,
+                "lower",
             )
         )
-    base = f"base at {scale.ablation_steps} updates"
-    for variant, over, over_name in (("h=1", "base", base), ("learned", "base", base), ("h=1, unscaled", "h=1", "h=1")):
-        ppl = intervals.ratio(
-            [row["valid_perplexity"] for row in ablation[variant]], [row["valid_perplexity"] for row in ablation[over]]
-        )
-        measured.append(claims.between(f"perplexity {variant} / {over}", ppl, "×", variant, over_name, "lower"))
+
+    def values(name: str, key: str = "valid_perplexity") -> list[float]:
+        return [row[key] for row in ablation[name]]
+
+    spread = values("base")
+    for variant, over in (("h=1", "base"), ("learned", "base"), ("ε_ls=0", "base"), ("h=1, unscaled", "h=1")):
+        ppl = against(values(variant), values(over), spread)
+        over_label = base if over == "base" else over
+        measured.append(claims.between(f"perplexity {variant} / {over}", ppl, "×", variant, over_label, "lower"))
+    bleu = against(values("base", "valid_bleu"), values("ε_ls=0", "valid_bleu"), values("base", "valid_bleu"), False)
+    measured.append(claims.between("valid BLEU base − ε_ls=0", bleu, "BLEU", base, "ε_ls=0", "higher"))
+    seconds_spread = values("base", "seconds per update")
+    seconds = against(values("additive", "seconds per update"), seconds_spread, seconds_spread)
+    measured.append(
+        claims.between("seconds per update additive / dot-product", seconds, "×", "additive", base, "higher")
+    )
+    memory = intervals.mean(memory_ratios, over="training batches")
+    measured.append(
+        claims.between("memory for the backward pass additive / dot-product", memory, "×", "additive", base, "higher")
+    )
     beyond = extrapolation["beyond"]
     gap = (
         intervals.from_bootstrap(beyond[0])

@@ -16,7 +16,8 @@ stack (the later variant that trains without warmup more easily). Inputs are emb
 of size d_model times √d_model plus positional encodings, then dropout (Sec. 3.4, 3.5,
 5.4); the output is a linear layer to the target vocabulary, optionally the target
 embedding matrix itself (`tie_output`, Sec. 3.4); `share_embeddings` also shares it with
-the source side (the paper's joint BPE vocabulary). Attention modules: attention.dot_product.
+the source side (the paper's joint BPE vocabulary). Attention modules: attention.dot_product;
+`scoring="additive"` gives every head Bahdanau's additive scores instead (Sec. 3.2.1's comparison).
 
 Training (Sec. 5.3–5.4): `label_smoothed_nll` is the cross-entropy to the targets smoothed
 with ε_ls, and `learning_rate` is Eq. 3,
@@ -66,9 +67,9 @@ def feed_forward(d_model: int, d_ff: int) -> nn.Module:
 
 
 class EncoderLayer(_Layer):
-    def __init__(self, d_model, heads, d_ff, *, d_k, d_v, dropout, pre_norm, scale):
+    def __init__(self, d_model, heads, d_ff, *, d_k, d_v, dropout, pre_norm, scale, scoring):
         super().__init__(d_model, 2, dropout, pre_norm)
-        self.self_attention = MultiHeadAttention(d_model, heads, d_k, d_v, scale=scale)
+        self.self_attention = MultiHeadAttention(d_model, heads, d_k, d_v, scale=scale, scoring=scoring)
         self.feed_forward = feed_forward(d_model, d_ff)
 
     def forward(self, x, mask, need_weights=False):
@@ -80,10 +81,10 @@ class EncoderLayer(_Layer):
 
 
 class DecoderLayer(_Layer):
-    def __init__(self, d_model, heads, d_ff, *, d_k, d_v, dropout, pre_norm, scale):
+    def __init__(self, d_model, heads, d_ff, *, d_k, d_v, dropout, pre_norm, scale, scoring):
         super().__init__(d_model, 3, dropout, pre_norm)
-        self.self_attention = MultiHeadAttention(d_model, heads, d_k, d_v, scale=scale)
-        self.cross_attention = MultiHeadAttention(d_model, heads, d_k, d_v, scale=scale)
+        self.self_attention = MultiHeadAttention(d_model, heads, d_k, d_v, scale=scale, scoring=scoring)
+        self.cross_attention = MultiHeadAttention(d_model, heads, d_k, d_v, scale=scale, scoring=scoring)
         self.feed_forward = feed_forward(d_model, d_ff)
 
     def forward(self, y, cache, memory_kv, source_mask, need_weights=False):
@@ -122,6 +123,8 @@ class Transformer(nn.Module):
         max_len: int = 1024,
         pre_norm: bool = False,
         scale: bool = True,
+        scoring: str = "dot",
+        learned_std: float | None = None,
         tie_output: bool = True,
         share_embeddings: bool = False,
         pad_id: int = 0,
@@ -132,11 +135,11 @@ class Transformer(nn.Module):
                 f"share_embeddings needs one vocabulary; got source_vocab={source_vocab}, target_vocab={target_vocab}"
             )
         self.pad_id, self.d_model = pad_id, d_model
-        sizes = dict(d_k=d_k, d_v=d_v, dropout=dropout, pre_norm=pre_norm, scale=scale)
+        sizes = dict(d_k=d_k, d_v=d_v, dropout=dropout, pre_norm=pre_norm, scale=scale, scoring=scoring)
         self.E_x = nn.Embedding(source_vocab, d_model, padding_idx=pad_id)
         self.E_y = self.E_x if share_embeddings else nn.Embedding(target_vocab, d_model, padding_idx=pad_id)
-        self.position_x = positional_encoding(positional, d_model, max_len)
-        self.position_y = positional_encoding(positional, d_model, max_len)
+        self.position_x = positional_encoding(positional, d_model, max_len, learned_std)
+        self.position_y = positional_encoding(positional, d_model, max_len, learned_std)
         self.dropout = nn.Dropout(dropout)
         self.encoder = nn.ModuleList(EncoderLayer(d_model, heads, d_ff, **sizes) for _ in range(layers))
         self.decoder = nn.ModuleList(DecoderLayer(d_model, heads, d_ff, **sizes) for _ in range(layers))
