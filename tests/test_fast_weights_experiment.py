@@ -2,8 +2,9 @@ import pandas as pd
 import torch
 
 from attnmem_core import intervals, runs
-from attnmem_core.data.associative_retrieval import make_splits
+from attnmem_core.data.associative_retrieval import VALUES, VOCAB, encode, make_splits
 from attnmem_core.experiments import fast_weights as fw
+from attnmem_core.models.fast_weights import build_retrieval_model
 
 
 def test_plan_covers_table1_both_lambdas_and_the_ablations():
@@ -70,3 +71,30 @@ def test_quantities_are_errors_in_percent_with_intervals_over_seeds_or_over_test
     assert three[0].interval == intervals.mean([0.1, 0.2, 0.3]).scaled(100)
     states = fw.convergence_states([_trained("fw", 20, 0, 0.1, flat), _trained("fw", 20, 1, 0.1, falling)])
     assert [c.converged for c in states["fw@20"]] == [True, False]
+
+
+def _fast_weights_classifier(**options):
+    torch.manual_seed(0)
+    return build_retrieval_model("fw", 12, len(VOCAB), len(VALUES), lam=0.9, eta=0.5, **options).double()
+
+
+def test_memory_reads_are_the_fast_weights_and_linear_attention_and_rebuild_the_states():
+    model = _fast_weights_classifier()
+    with torch.no_grad():  # a trained-looking memory: the fast-weight read as large as the slow input
+        model.core.C.weight.mul_(5)
+    tokens = make_splits()["test"].x[:16]
+    reads = fw.memory_reads(model, tokens)
+    assert reads["attention"].abs().max() > 1
+    torch.testing.assert_close(reads["attention"], reads["memory"], rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(reads["rebuilt"], reads["states"], rtol=1e-12, atol=1e-12)
+
+
+def test_query_attention_shares_and_the_queried_pair():
+    tokens = torch.stack([encode("a1b2c3d4??c"), encode("a1b2c3d4??a")])
+    assert fw.queried_pair(tokens).tolist() == [2, 0]
+    model = _fast_weights_classifier()
+    weights, shares = fw.query_attention(model, tokens)
+    assert weights.shape == (2, 10) and shares.shape == (2, 4) and torch.all(weights >= 0)
+    torch.testing.assert_close(shares.sum(-1), 1 - weights[:, 8:].sum(-1) / weights.sum(-1))
+    preference = fw.queried_pair_preference(model, tokens)
+    torch.testing.assert_close(preference, shares[[0, 1], [2, 0]] - (shares.sum(-1) - shares[[0, 1], [2, 0]]) / 3)

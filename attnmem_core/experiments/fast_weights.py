@@ -17,7 +17,8 @@ import torch
 from torch import nn
 
 from attnmem_core import claims, convergence, intervals, runs
-from attnmem_core.data.associative_retrieval import DATA_SEED, SPLIT_SIZES, VALUES, VOCAB, RetrievalSplit
+from attnmem_core.attention.linear import linear_attention
+from attnmem_core.data.associative_retrieval import DATA_SEED, PAIRS, SPLIT_SIZES, VALUES, VOCAB, RetrievalSplit
 from attnmem_core.models.fast_weights import build_retrieval_model
 from attnmem_core.runtime import seed_everything
 from attnmem_core.tables import mean_spread
@@ -253,3 +254,48 @@ def quantities(results: list[runs.TrainedRun], pairs: list[tuple[str, str]]) -> 
         for a, b in pairs
     ]
     return measured
+
+
+@torch.no_grad()
+def memory_reads(model: nn.Module, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The first inner step's fast-weights read at every step t ≥ 1 of a trained fast-weights classifier, two ways.
+
+    `memory`: A(t−1) h_0(t), with A built by Eq. 1 as the paper writes it; `attention`: the library's linear
+    attention with the queries h_0(t), keys and values the past states h(τ), weights η λ^{t−1−τ} h(τ)ᵀh_0(t)
+    (Schlag et al. 2021). `weights` (batch, time − 1, time − 1): row t − 1 holds step t's weights over τ.
+    `states` are the model's own h(t); `rebuilt` are f(LN[W h(t−1) + C x(t) + read]) from the attention read,
+    which equal them when S = 1.
+    """
+    core = model.core
+    Cx = nn.functional.embedding(tokens, core.project(model.embed.weight))
+    states = core.recur(Cx)
+    queries = core.preliminary(Cx, states)
+    past = states[:, :-1]
+    memory = (core.memory(past) @ queries[:, 1:].unsqueeze(-1)).squeeze(-1)
+    attention, weights = linear_attention(queries[:, 1:], past, past, lam=core.lam, eta=core.eta, need_weights=True)
+    rebuilt = torch.relu(core.ln(core.W(past) + Cx[:, 1:] + attention))
+    return {"memory": memory, "attention": attention, "weights": weights, "states": states[:, 1:], "rebuilt": rebuilt}
+
+
+def queried_pair(tokens: torch.Tensor) -> torch.Tensor:
+    """Which stored pair (0 … PAIRS − 1) the query key names, per sequence."""
+    keys = tokens[:, : 2 * PAIRS : 2]
+    return (keys == tokens[:, -1:]).float().argmax(-1)
+
+
+def query_attention(model: nn.Module, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """At the query step (the last): the attention weights over the past positions (batch, time − 1), and each
+    stored pair's share of them (batch, PAIRS) — its key's and value's weights over the sum. The weights are
+    products of non-negative states and so never negative."""
+    weights = memory_reads(model, tokens)["weights"][:, -1]
+    pairs = weights[:, : 2 * PAIRS].unflatten(-1, (PAIRS, 2)).sum(-1)
+    return weights, pairs / weights.sum(-1, keepdim=True)
+
+
+def queried_pair_preference(model: nn.Module, tokens: torch.Tensor) -> torch.Tensor:
+    """Per sequence: the queried pair's share of the query step's attention minus the mean share of the other
+    pairs. Attention by position alone (recency) gives 0 on average, since every pair is queried equally often."""
+    _, shares = query_attention(model, tokens)
+    queried = queried_pair(tokens)
+    own = shares.gather(-1, queried.unsqueeze(-1)).squeeze(-1)
+    return own - (shares.sum(-1) - own) / (PAIRS - 1)

@@ -93,6 +93,21 @@ class FastWeightsRNN(nn.Module):
             return states.transpose(0, 1)
         return self._outer_form(Cx)
 
+    def preliminary(self, Cx: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
+        """h_0(t) = f(W h(t−1) + C x(t)), h(−1) = 0, from the states `recur` returned: the query of each step's
+        first read, (batch, time, hidden)."""
+        previous = torch.cat((torch.zeros_like(states[:, :1]), states[:, :-1]), dim=1)
+        return torch.relu(self.W(previous) + Cx)
+
+    def memory(self, states: torch.Tensor) -> torch.Tensor:
+        """A(t) of Eq. 1 after every step t, (batch, time, hidden, hidden): the fast weights as the paper writes
+        them, from the states `recur` returned."""
+        A, memories = states.new_zeros(states.shape[0], self.hidden_size, self.hidden_size), []
+        for h in states.unbind(1):
+            A = self.lam * A + self.eta * h.unsqueeze(-1) * h.unsqueeze(-2)
+            memories.append(A)
+        return torch.stack(memories, dim=1)
+
     def _outer_form(self, Cx: torch.Tensor) -> torch.Tensor:
         """Eq. 1 and 2 as written, A held as a (batch, R, R) matrix."""
         batch, steps, _ = Cx.shape
