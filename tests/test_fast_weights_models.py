@@ -86,3 +86,25 @@ def test_a_short_training_run_has_the_losses_of_before_the_speed_up(kind):
             run.append(loss.item())
         losses.append(run)
     assert losses[0] == pytest.approx(losses[1], abs=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["fw", "lstm"])
+def test_the_chapters_fused_adam_takes_the_steps_of_plain_adam(kind):
+    """20 updates as the chapter trains, with experiments.fast_weights.adam (fused) and with torch's default Adam."""
+    from attnmem_core.experiments.fast_weights import adam
+
+    train, losses = make_splits()["train"], []
+    for make in (lambda m: adam(m, 1e-3), lambda m: torch.optim.Adam(m.parameters(), lr=1e-3)):
+        model = reference_pair(kind)[0]
+        optimizer, run = make(model), []
+        for step in range(20):
+            x, y = train.x[32 * step : 32 * (step + 1)], train.y[32 * step : 32 * (step + 1)]
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            optimizer.step()
+            run.append(loss.item())
+        losses.append(run)
+    assert losses[0] == pytest.approx(losses[1], abs=1e-5)
+    assert losses[0][-1] != losses[0][0]  # the parameters moved
