@@ -1,4 +1,5 @@
 import pandas as pd
+import pytest
 import torch
 
 from attnmem_core import intervals, runs
@@ -50,12 +51,28 @@ def test_table1_puts_the_paper_beside_our_mean_and_spread():
     assert table.loc["Fast weights", "R=20 paper"] == "1.81" and table.loc["IRNN", "R=100 paper"] == "0.34"
     assert table.loc["Fast weights λ=0.95", "R=50 ours"] == "20.00 ± 14.14"
     assert fw.errors(frame)["fw@20"] == [0.1, 0.3]
+    flat, falling = [0.5, 0.3, 0.3, 0.3], [0.9, 0.7, 0.5, 0.3]
+    states = {
+        f"{v}@{r}": [fw.CONVERGENCE.judge(_history(flat))] * 2
+        for v in ("irnn", "lstm", "alstm", "fw λ=0.95")
+        for r in (20, 50, 100)
+    }
+    states |= {
+        f"fw@{r}": [fw.CONVERGENCE.judge(_history(flat)), fw.CONVERGENCE.judge(_history(falling))]
+        for r in (20, 50, 100)
+    }
+    judged = fw.table1(frame, states)
+    assert judged.loc["Fast weights", "R=20 converged"] == "1 of 2" and judged.loc["LSTM", "R=50 converged"] == "2 of 2"
+    assert list(judged.columns[:3]) == ["R=20 ours", "R=20 converged", "R=20 paper"]
+
+
+def _history(curve: list[float]) -> list[dict]:
+    return [{"step": 250 * (i + 1), "valid_error": e} for i, e in enumerate(curve)]
 
 
 def _trained(variant: str, hidden: int, seed: int, error: float, curve: list[float]) -> runs.TrainedRun:
     spec = fw.spec(fw.PROFILES["cpu"], variant, variant, hidden, seed)
-    history = [{"step": 250 * (i + 1), "valid_error": e} for i, e in enumerate(curve)]
-    return runs.TrainedRun(spec, history, {"test_error": error}, {}, 0, 1.0, 0.0, cached=True)
+    return runs.TrainedRun(spec, _history(curve), {"test_error": error}, {}, 0, 1.0, 0.0, cached=True)
 
 
 def test_quantities_are_errors_in_percent_with_intervals_over_seeds_or_over_test_items():
@@ -98,3 +115,31 @@ def test_query_attention_shares_and_the_queried_pair():
     torch.testing.assert_close(shares.sum(-1), 1 - weights[:, 8:].sum(-1) / weights.sum(-1))
     preference = fw.queried_pair_preference(model, tokens)
     torch.testing.assert_close(preference, shares[[0, 1], [2, 0]] - (shares.sum(-1) - shares[[0, 1], [2, 0]]) / 3)
+
+
+def test_attention_quantities_measure_the_queried_pair_preference_and_the_identity(tmp_path):
+    scale = fw.Scale(steps=2, eval_every=2, seeds=(0,), workers=1, valid_size=32, test_size=32)
+    specs = [fw.spec(scale, "fw", "fw", 12, seed, lam=0.9, eta=0.5) for seed in (0, 1)]
+    trained = runs.run_all(specs, make_splits(), device="cpu", workers=1, models_dir=tmp_path)
+    preference, identity = fw.attention_quantities(trained, "fw@12", make_splits(), sequences=40)
+    tokens = make_splits()["test"].x[:40]
+    per_seed = [
+        100 * fw.queried_pair_preference(m, tokens).mean().item()
+        for m in fw.trained_models(trained, "fw@12", make_splits())
+    ]
+    expected = intervals.mean(per_seed)
+    assert [preference.interval.value, preference.interval.low, preference.interval.high] == pytest.approx(
+        [expected.value, expected.low, expected.high], rel=1e-5
+    )
+    assert preference.runs == {"fw@12": +1}
+    assert preference.unit == "pp" and 0 <= identity.interval.value < 10 and identity.runs == {}
+    one = fw.attention_quantities(trained[:1], "fw@12", make_splits(), sequences=40)[0]
+    assert one.interval.method == "t over test sequences, 40 test sequences"
+    with pytest.raises(ValueError, match="no run named 'fw@50'"):
+        fw.attention_quantities(trained, "fw@50", make_splits(), sequences=40)
+
+
+def test_memory_sizes_put_the_fast_weights_r_squared_beside_the_lstms_2r():
+    sizes = fw.memory_sizes([20, 100])
+    assert sizes.loc[20].to_dict() == {"IRNN": 20, "LSTM": 40, "A-LSTM": 100, "Fast weights": 420}
+    assert sizes.loc[100, "Fast weights"] == 100 * 100 + 100

@@ -213,14 +213,18 @@ def curves_frame(results: list[runs.TrainedRun]) -> pd.DataFrame:
     )
 
 
-def table1(frame: pd.DataFrame) -> pd.DataFrame:
-    """Test error (%) per model and R: ours (mean ± sd over seeds) beside the paper's."""
+def table1(frame: pd.DataFrame, states: dict[str, list[convergence.Convergence]] | None = None) -> pd.DataFrame:
+    """Test error (%) per model and R: ours (mean ± sd over seeds) beside the paper's; with `states`
+    (`convergence_states`), how many of each cell's runs converged."""
     rows = []
     for variant in ("irnn", "lstm", "alstm", "fw", "fw λ=0.95"):
         model = variant.split()[0]
         row = {"model": MODEL_NAMES[model] + variant[len(model) :]}
         for hidden, group in frame[frame.variant == variant].groupby("R"):
             row[f"R={hidden} ours"] = mean_spread(group.test_error, scale=100)
+            if states is not None:
+                judged = states[f"{variant}@{hidden}"]
+                row[f"R={hidden} converged"] = f"{sum(c.converged for c in judged)} of {len(judged)}"
             row[f"R={hidden} paper"] = f"{PAPER_TABLE1[model][hidden]:.2f}"
         rows.append(row)
     return pd.DataFrame(rows).set_index("model")
@@ -305,3 +309,48 @@ def queried_pair_preference(model: nn.Module, tokens: torch.Tensor) -> torch.Ten
     queried = queried_pair(tokens)
     own = shares.gather(-1, queried.unsqueeze(-1)).squeeze(-1)
     return own - (shares.sum(-1) - own) / (PAIRS - 1)
+
+
+def trained_models(results: list[runs.TrainedRun], name: str, data: Splits) -> list[nn.Module]:
+    """The trained models of 'variant@R' `name`, one per seed in seed order."""
+    chosen = sorted((r for r in results if run_name(r) == name), key=lambda r: r.spec.seed)
+    if not chosen:
+        raise ValueError(f"no run named {name!r}; the runs are {sorted({run_name(r) for r in results})}")
+    return [r.model(data) for r in chosen]
+
+
+def attention_quantities(results: list[runs.TrainedRun], name: str, data: Splits, sequences: int) -> list:
+    """What `name` (a fast-weights 'variant@R') reads at the query step, on the first `sequences` test sequences:
+
+    - '<name> queried-pair preference' (pp): the queried pair's share of the attention minus the other pairs'
+      mean share (`queried_pair_preference`), 0 for attention by recency alone; its interval over seeds, or over
+      the test sequences with one seed;
+    - '<name> read − linear attention' (max |difference| over every step, in millionths of the largest read): the
+      fast-weights read A(t−1) h_0(t) against the library's linear attention, an identity shown, not judged.
+    """
+    tokens = data["test"].x[:sequences]
+    models = trained_models(results, name, data)
+    preference = [100 * queried_pair_preference(m, tokens) for m in models]
+    if len(models) > 1:
+        interval = intervals.mean([p.mean().item() for p in preference])
+    else:
+        interval = intervals.mean(preference[0].tolist(), over="test sequences")
+    gaps = []
+    for m in models:
+        reads = memory_reads(m, tokens)
+        gaps.append(((reads["memory"] - reads["attention"]).abs().max() / reads["memory"].abs().max()).item())
+    identity = intervals.Interval(1e6 * max(gaps), math.nan, math.nan, f"largest over {len(models)} model(s)")
+    return [
+        claims.of_model(f"{name} queried-pair preference", interval, "pp", name, "higher"),
+        claims.Quantity(f"{name} read − linear attention", identity, "ppm of the largest read", {}),
+    ]
+
+
+def memory_sizes(hidden_sizes) -> pd.DataFrame:
+    """The paper's capacity argument (Sec. 3): numbers each core can store a sequence's pairs in, per R.
+
+    Fast weights: the R×R matrix A beside the R-unit state; LSTM: its state h and cell c, 2R; A-LSTM: h and its
+    4 copies of R/2 complex cells, R + 4R; IRNN: h, R."""
+    return pd.DataFrame(
+        [{"R": R, "IRNN": R, "LSTM": 2 * R, "A-LSTM": R + 4 * R, "Fast weights": R * R + R} for R in hidden_sizes]
+    ).set_index("R")
