@@ -143,3 +143,18 @@ def test_memory_sizes_put_the_fast_weights_r_squared_beside_the_lstms_2r():
     sizes = fw.memory_sizes([20, 100])
     assert sizes.loc[20].to_dict() == {"IRNN": 20, "LSTM": 40, "A-LSTM": 100, "Fast weights": 420}
     assert sizes.loc[100, "Fast weights"] == 100 * 100 + 100
+
+
+def test_error_by_queried_pair_adds_up_to_the_error():
+    model, test = _fast_weights_classifier().float(), make_splits()["test"]
+    measured = fw.evaluate(model, test.x[:500], test.y[:500], "cpu", batch_size=128, by_pair=True)
+    counts = torch.bincount(fw.queried_pair(test.x[:500]), minlength=4).float()
+    assert measured["error"] == pytest.approx((torch.tensor(measured["error_by_pair"]) * counts).sum().item() / 500)
+    assert "error_by_pair" not in fw.evaluate(model, test.x[:50], test.y[:50], "cpu")
+    trained = [_trained("fw", 20, s, 0.1, [0.3, 0.2]) for s in (0, 1)]
+    for r, errors in zip(trained, ([0.1, 0.2, 0.3, 0.4], [0.3, 0.2, 0.1, 0.0])):
+        r.outputs["test_error_by_pair"] = errors
+    table = fw.errors_by_pair(trained)
+    assert table.loc["fw@20", "pair 1"] == "20.00 ± 14.14" and list(table.columns) == [
+        f"pair {k}" for k in (1, 2, 3, 4)
+    ]
