@@ -158,3 +158,44 @@ def test_error_by_queried_pair_adds_up_to_the_error():
     assert table.loc["fw@20", "pair 1"] == "20.00 ± 14.14" and list(table.columns) == [
         f"pair {k}" for k in (1, 2, 3, 4)
     ]
+
+
+def test_the_diagnostic_grid_is_every_combination_at_r20_in_the_profiles_that_run_it():
+    settings = fw.grid_settings()
+    assert len(settings) == 2 * 2 * 2 * 2 * 2 and len({s["variant"] for s in settings}) == len(settings)
+    assert (
+        settings[0]["variant"] == "grid η=0.5 λ=0.9"
+        and settings[-1]["variant"] == "grid η=0.1 λ=0.95 LN(h0) decay no clip"
+    )
+    planned = fw.plan(fw.PROFILES["gpu"], seeds=[0, 1, 2], steps=50_000)
+    grid = [s for s in planned if s.variant.startswith("grid")]
+    assert len(grid) == 3 * 32 and {s.hidden for s in grid} == {20} and {s.steps for s in grid} == {50_000}
+    last = next(s for s in grid if s.variant == settings[-1]["variant"])
+    assert last.fast_weights == {"eta": 0.1, "lam": 0.95, "layer_norm_h0": True}
+    assert last.clip_norm is None and last.lr_decay is True
+    assert not any(s.variant.startswith("grid") for s in fw.plan(fw.PROFILES["cpu"], seeds=[0], steps=10))
+
+
+def test_a_grid_run_trains_without_clipping_with_decay_and_layer_norm_on_h0():
+    scale = fw.Scale(steps=4, eval_every=2, seeds=(0,), workers=1, valid_size=32, test_size=32)
+    setting = fw.grid_settings()[-1]
+    stored = fw.spec(scale, hidden=20, seed=0, model="fw", **setting).train(make_splits(), torch.device("cpu"))
+    assert [row["step"] for row in stored["history"]] == [2, 4] and 0 <= stored["outputs"]["test_error"] <= 1
+    plain = fw.spec(scale, "fw", "fw", 20, 0, lam=0.9, eta=0.5).train(make_splits(), torch.device("cpu"))
+    assert plain["history"][-1]["train_loss"] != stored["history"][-1]["train_loss"]
+
+
+def test_grid_table_chooses_the_lowest_mean_validation_error():
+    names = [s["variant"] for s in fw.grid_settings()]
+
+    def run(name, seed, valid, test):
+        spec = fw.spec(fw.PROFILES["smoke"], name, "fw", 20, seed)
+        return runs.TrainedRun(spec, [{"step": 20, "valid_error": valid}], {"test_error": test}, {}, 0, 1.0, 0.0, True)
+
+    trained = [run(names[3], 0, 0.10, 0.5), run(names[3], 1, 0.30, 0.5), run(names[7], 0, 0.15, 0.2)]
+    trained += [run(names[7], 1, 0.16, 0.3)]
+    table = fw.grid_table(trained)
+    assert list(table.index) == [names[7], names[3]]
+    assert table.iloc[0]["converged"] == "0 of 2" and table.iloc[0]["test error (%)"] == "25.00 ± 7.07" and table.iloc[0]["worst seed test error (%)"] == 30.0
+    assert pd.isna(table.iloc[1]["test error (%)"]) and table.iloc[1]["validation error (%)"] == "20.00 ± 14.14"
+    assert fw.grid_table([]).empty
