@@ -10,7 +10,7 @@ from attnmem_core.models.fast_weights import build_retrieval_model
 
 def test_plan_covers_table1_both_lambdas_and_the_ablations():
     planned = fw.plan(fw.PROFILES["cpu"], seeds=[0, 1], steps=7)
-    assert len(planned) == 2 * (3 * 5 + 2)
+    assert len(planned) == 2 * (3 * 6 + 2)
     assert {s.steps for s in planned} == {7}
     keys = {(s.variant, s.hidden, s.seed) for s in planned}
     assert ("alstm", 100, 1) in keys and ("fw λ=0.95", 50, 0) in keys and ("fw S=3", 20, 1) in keys
@@ -196,6 +196,10 @@ def test_grid_table_chooses_the_lowest_mean_validation_error():
     trained += [run(names[7], 1, 0.16, 0.3)]
     table = fw.grid_table(trained)
     assert list(table.index) == [names[7], names[3]]
-    assert table.iloc[0]["converged"] == "0 of 2" and table.iloc[0]["test error (%)"] == "25.00 ± 7.07" and table.iloc[0]["worst seed test error (%)"] == 30.0
+    assert (
+        table.iloc[0]["converged"] == "0 of 2"
+        and table.iloc[0]["test error (%)"] == "25.00 ± 7.07"
+        and table.iloc[0]["worst seed test error (%)"] == 30.0
+    )
     assert pd.isna(table.iloc[1]["test error (%)"]) and table.iloc[1]["validation error (%)"] == "20.00 ± 14.14"
     assert fw.grid_table([]).empty

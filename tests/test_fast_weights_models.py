@@ -108,3 +108,18 @@ def test_the_chapters_fused_adam_takes_the_steps_of_plain_adam(kind):
         losses.append(run)
     assert losses[0] == pytest.approx(losses[1], abs=1e-5)
     assert losses[0][-1] != losses[0][0]  # the parameters moved
+
+
+def test_lstm_forget_bias_sets_the_forget_gate_and_leaves_the_rest_as_torch_draws_it():
+    torch.manual_seed(0)
+    plain = build_retrieval_model("lstm", 6, len(VOCAB), len(VALUES))
+    torch.manual_seed(0)
+    plus_one = build_retrieval_model("lstm", 6, len(VOCAB), len(VALUES), forget_bias=1.0)
+    b_ih, b_hh = plus_one.core.rnn.bias_ih_l0, plus_one.core.rnn.bias_hh_l0
+    assert torch.equal(b_ih[6:12], torch.ones(6)) and torch.equal(b_hh[6:12], torch.zeros(6))
+    keep = torch.cat([torch.arange(0, 6), torch.arange(12, 24)])
+    assert torch.equal(b_ih[keep], plain.core.rnn.bias_ih_l0[keep]) and torch.equal(
+        b_hh[keep], plain.core.rnn.bias_hh_l0[keep]
+    )
+    with pytest.raises(ValueError, match=r"options \['forget_bias'\] only apply to the fast-weights model, not 'irnn'"):
+        build_retrieval_model("irnn", 6, len(VOCAB), len(VALUES), forget_bias=1.0)

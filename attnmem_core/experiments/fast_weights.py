@@ -87,6 +87,7 @@ class RunSpec:
     test_size: int | None = None
     fast_weights: dict = field(default_factory=dict)  # lam, eta, inner_steps, layer_norm, layer_norm_h0
     clip_norm: float | None = 5.0  # the gradient norm clipped to; None: no clipping
+    forget_bias: float | None = None  # the LSTM's forget-gate bias at the start; None: torch's initialisation
     lr_decay: bool = False  # cosine decay of the learning rate to 0 over the run
 
     @property
@@ -98,7 +99,8 @@ class RunSpec:
         return {**asdict(self), "data_seed": DATA_SEED, "sizes": SPLIT_SIZES, "device": device.type}
 
     def build(self, data: Splits) -> nn.Module:
-        return build_retrieval_model(self.model, self.hidden, len(VOCAB), len(VALUES), **self.fast_weights)
+        options = self.fast_weights | ({} if self.forget_bias is None else {"forget_bias": self.forget_bias})
+        return build_retrieval_model(self.model, self.hidden, len(VOCAB), len(VALUES), **options)
 
     def cost(self) -> float:
         """Rough time per update on a CPU core, measured once: A-LSTM's 3 heads × 3 complex projections make it by
@@ -152,6 +154,7 @@ def spec(
     *,
     clip_norm: float | None = 5.0,
     lr_decay: bool = False,
+    forget_bias: float | None = None,
     **fast_weights,
 ) -> RunSpec:
     return RunSpec(
@@ -167,6 +170,7 @@ def spec(
         scale.test_size,
         fast_weights,
         clip_norm,
+        forget_bias,
         lr_decay,
     )
 
@@ -233,6 +237,7 @@ def plan(scale: Scale, seeds: list[int], steps: int) -> list[RunSpec]:
     for seed in seeds:
         for hidden in scale.hidden_sizes:
             specs += [spec(scale, m, m, hidden, seed) for m in ("irnn", "lstm", "alstm")]
+            specs.append(spec(scale, "lstm forget bias 1", "lstm", hidden, seed, forget_bias=1.0))
             specs += [spec(scale, v, "fw", hidden, seed, **VARIANTS[v]) for v in ("fw", "fw λ=0.95")]
         specs += [spec(scale, v, "fw", ABLATION_HIDDEN, seed, **VARIANTS[v]) for v in ("fw no layer norm", "fw S=3")]
         if scale.grid:
@@ -286,7 +291,7 @@ def table1(frame: pd.DataFrame, states: dict[str, list[convergence.Convergence]]
     """Test error (%) per model and R: ours (mean ± sd over seeds) beside the paper's; with `states`
     (`convergence_states`), how many of each cell's runs converged."""
     rows = []
-    for variant in ("irnn", "lstm", "alstm", "fw", "fw λ=0.95"):
+    for variant in ("irnn", "lstm", "lstm forget bias 1", "alstm", "fw", "fw λ=0.95"):
         model = variant.split()[0]
         row = {"model": MODEL_NAMES[model] + variant[len(model) :]}
         for hidden, group in frame[frame.variant == variant].groupby("R"):
