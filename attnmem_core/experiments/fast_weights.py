@@ -3,8 +3,10 @@
 A `RunSpec` names one training run (the chapter's variant name, model, hidden size R, seed,
 fast-weights options); `runs.run_all` trains it on the task's splits (or reads it from the
 trained-model cache), and its outputs are the test error and NLL on the 20,000 test
-sequences. The rest turns runs into the paper's Table 1 and Figure 2, and into the quantities
-and convergence states the chapter's claims are judged on.
+sequences, also by which stored pair is queried. The rest turns runs into the paper's Table 1
+and Figure 2, the diagnostic grid at R = 20 (`GRID`), what a trained fast-weights net reads at
+each step (`memory_reads`: as the memory A of Eq. 1 and as linear attention, Schlag et al.
+2021), and the quantities and convergence states the chapter's claims are judged on.
 """
 
 from __future__ import annotations
