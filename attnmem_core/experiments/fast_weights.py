@@ -343,24 +343,26 @@ def quantities(results: list[runs.TrainedRun], pairs: list[tuple[str, str]]) -> 
 
 
 @torch.no_grad()
-def memory_reads(model: nn.Module, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
+def memory_reads(model: nn.Module, tokens: torch.Tensor, memory: bool = True) -> dict[str, torch.Tensor]:
     """The first inner step's fast-weights read at every step t ≥ 1 of a trained fast-weights classifier, two ways.
 
     `memory`: A(t−1) h_0(t), with A built by Eq. 1 as the paper writes it; `attention`: the library's linear
     attention with the queries h_0(t), keys and values the past states h(τ), weights η λ^{t−1−τ} h(τ)ᵀh_0(t)
     (Schlag et al. 2021). `weights` (batch, time − 1, time − 1): row t − 1 holds step t's weights over τ.
     `states` are the model's own h(t); `rebuilt` are f(LN[W h(t−1) + C x(t) + read]) from the attention read,
-    which equal them when S = 1.
+    which equal them when S = 1. `memory=False` leaves out the first way, whose A takes batch × time × R² numbers.
     """
     core = model.core
     Cx = nn.functional.embedding(tokens, core.project(model.embed.weight))
     states = core.recur(Cx)
     queries = core.preliminary(Cx, states)
     past = states[:, :-1]
-    memory = (core.memory(past) @ queries[:, 1:].unsqueeze(-1)).squeeze(-1)
     attention, weights = linear_attention(queries[:, 1:], past, past, lam=core.lam, eta=core.eta, need_weights=True)
     rebuilt = torch.relu(core.ln(core.W(past) + Cx[:, 1:] + attention))
-    return {"memory": memory, "attention": attention, "weights": weights, "states": states[:, 1:], "rebuilt": rebuilt}
+    reads = {"attention": attention, "weights": weights, "states": states[:, 1:], "rebuilt": rebuilt}
+    if memory:
+        reads["memory"] = (core.memory(past) @ queries[:, 1:].unsqueeze(-1)).squeeze(-1)
+    return reads
 
 
 def queried_pair(tokens: torch.Tensor) -> torch.Tensor:
@@ -373,7 +375,7 @@ def query_attention(model: nn.Module, tokens: torch.Tensor) -> tuple[torch.Tenso
     """At the query step (the last): the attention weights over the past positions (batch, time − 1), and each
     stored pair's share of them (batch, PAIRS) — its key's and value's weights over the sum. The weights are
     products of non-negative states and so never negative."""
-    weights = memory_reads(model, tokens)["weights"][:, -1]
+    weights = memory_reads(model, tokens, memory=False)["weights"][:, -1]
     pairs = weights[:, : 2 * PAIRS].unflatten(-1, (PAIRS, 2)).sum(-1)
     return weights, pairs / weights.sum(-1, keepdim=True)
 
