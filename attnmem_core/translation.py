@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,10 +137,18 @@ def perplexity(model: nn.Module, source, target, device, max_tokens: int) -> flo
 
 
 def translate_ids(
-    model: decoding.Translator, data: Prepared, split: str, device, beam: int, alpha: float = 0.6
+    model: decoding.Translator,
+    data: Prepared,
+    split: str,
+    device,
+    beam: int,
+    alpha: float = 0.6,
+    index: Sequence[int] | None = None,
 ) -> list[list[int]]:
-    """Target token ids (no markers) for every source of a split, by beam search (beam 1: greedy)."""
-    sources = [x + [subwords.EOS] for x in data.ids[split][0]]
+    """Target token ids (no markers) for every source of a split (or those at `index`), by beam search (beam 1:
+    greedy)."""
+    chosen = range(len(data.ids[split][0])) if index is None else index
+    sources = [data.ids[split][0][i] + [subwords.EOS] for i in chosen]
     return decoding.translate(
         model,
         sources,
@@ -154,10 +163,16 @@ def translate_ids(
 
 
 def translate(
-    model: decoding.Translator, data: Prepared, split: str, device, beam: int, alpha: float = 0.6
+    model: decoding.Translator,
+    data: Prepared,
+    split: str,
+    device,
+    beam: int,
+    alpha: float = 0.6,
+    index: Sequence[int] | None = None,
 ) -> list[str]:
-    """Detokenized translations of a split's sources."""
-    return [data.target_tokenizer.decode(h) for h in translate_ids(model, data, split, device, beam, alpha)]
+    """Detokenized translations of a split's sources (or of those at `index`)."""
+    return [data.target_tokenizer.decode(h) for h in translate_ids(model, data, split, device, beam, alpha, index)]
 
 
 def validation(model, data: Prepared, device, cutoff: int, max_tokens: int, bleu: bool = True) -> dict:

@@ -1,6 +1,6 @@
 import re
-import time
 
+import pytest
 import torch
 from torch import nn
 
@@ -45,12 +45,15 @@ def test_train_learns_records_history_and_keeps_one_progress_line(capsys):
     assert shown.count("toy") == 1 and "50/50" in shown
 
 
-def test_train_seconds_leave_out_the_evaluations():
+def test_train_seconds_leave_out_the_evaluations(monkeypatch):
+    """A clock that only the evaluations move: the wall time counts them, the training time does not."""
+    clock = [0.0]
+    monkeypatch.setattr("attnmem_core.training.time.perf_counter", lambda: clock[0])
     model = nn.Linear(3, 2)
     x, y = torch.randn(64, 3), torch.zeros(64, dtype=torch.long)
 
     def slow_evaluation():
-        time.sleep(0.2)
+        clock[0] += 0.2
         return {}
 
     history = train(
@@ -65,6 +68,29 @@ def test_train_seconds_leave_out_the_evaluations():
         progress=False,
     )
     assert [row["step"] for row in history] == [2, 4, 6]
-    for done, row in enumerate(history):
-        assert row["seconds"] - row["train_seconds"] >= 0.2 * done  # the evaluations before this row
-        assert row["train_seconds"] < 0.2
+    assert [row["seconds"] for row in history] == pytest.approx([0.2, 0.4, 0.6])
+    assert [row["train_seconds"] for row in history] == [0.0, 0.0, 0.0]
+
+
+def test_stop_ends_training_at_the_evaluation_that_asks_for_it():
+    model = nn.Linear(3, 2)
+    x, y = torch.randn(64, 3), torch.zeros(64, dtype=torch.long)
+    seen = []
+
+    def evaluate():
+        seen.append(len(seen))
+        return {"count": float(len(seen))}
+
+    history = train(
+        model,
+        random_batches(x, y, 8, seed=0),
+        steps=100,
+        device=torch.device("cpu"),
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        loss_fn=nn.functional.cross_entropy,
+        evaluate=evaluate,
+        eval_every=5,
+        progress=False,
+        stop=lambda rows: rows[-1]["count"] >= 3,
+    )
+    assert [row["step"] for row in history] == [5, 10, 15] and len(seen) == 3

@@ -113,3 +113,12 @@ def test_every_translator_of_the_book_keeps_the_decoding_contract():
     source = torch.tensor([[5, 6, 7, 2], [8, 9, 2, 0]])
     for model in models[:3]:  # and the shared search runs on each
         assert len(decoding.greedy(model.eval(), source, bos_id=1, eos_id=2, max_length=4)) == 2
+
+
+def test_translate_at_an_index_gives_those_verses_translations_in_that_order(corpus, tmp_path):
+    data = _prepare(corpus, "bpe", tmp_path)
+    torch.manual_seed(0)
+    model = Transformer(*data.vocabularies(), layers=1, d_model=16, d_ff=32, heads=2).eval()
+    every = translation.translate_ids(model, data, "test", "cpu", beam=1)
+    index = [7, 2, 11]
+    assert translation.translate_ids(model, data, "test", "cpu", beam=1, index=index) == [every[i] for i in index]
