@@ -203,3 +203,11 @@ def test_grid_table_chooses_the_lowest_mean_validation_error():
     )
     assert pd.isna(table.iloc[1]["test error (%)"]) and table.iloc[1]["validation error (%)"] == "20.00 ± 14.14"
     assert fw.grid_table([]).empty
+
+
+def test_a_run_stops_when_the_convergence_rule_says_it_has_converged():
+    """With a learning rate of 0 nothing changes, so the rule says converged at the first chance: one evaluation
+    before the last half and two within it, at update 15 of a budget of 40."""
+    scale = fw.Scale(steps=40, eval_every=5, seeds=(0,), workers=1, valid_size=32, test_size=32, learning_rate=0.0)
+    stored = fw.spec(scale, "irnn", "irnn", 20, 0).train(make_splits(), torch.device("cpu"))
+    assert [row["step"] for row in stored["history"]] == [5, 10, 15]

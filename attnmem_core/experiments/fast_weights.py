@@ -47,7 +47,8 @@ CONVERGENCE = convergence.Rule("valid_error", "min", atol=0.001)
 
 @dataclass(frozen=True)
 class Scale:
-    """What a profile runs. The paper trains to convergence (~700k updates, Fig. 2)."""
+    """What a profile runs. The paper trains to convergence (~700k updates, Fig. 2); a run here stops when
+    CONVERGENCE says it has converged, or after `steps` updates."""
 
     steps: int
     eval_every: int
@@ -129,6 +130,7 @@ class RunSpec:
             },
             eval_every=self.eval_every,
             clip_norm=self.clip_norm,
+            stop=lambda rows: CONVERGENCE.judge(rows).converged,  # `steps` is a budget: a converged run stops
             desc=self.label,
             progress=False,
         )
