@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import pandas as pd
 import pytest
 import torch
@@ -6,6 +8,8 @@ from attnmem_core import intervals, runs
 from attnmem_core.data.associative_retrieval import VALUES, VOCAB, encode, make_splits
 from attnmem_core.experiments import fast_weights as fw
 from attnmem_core.models.fast_weights import build_retrieval_model
+
+CPU = torch.device("cpu")
 
 
 def test_plan_covers_table1_both_lambdas_and_the_ablations():
@@ -205,9 +209,10 @@ def test_grid_table_chooses_the_lowest_mean_validation_error():
     assert fw.grid_table([]).empty
 
 
-def test_a_run_stops_when_the_convergence_rule_says_it_has_converged():
-    """With a learning rate of 0 nothing changes, so the rule says converged at the first chance: one evaluation
-    before the last half and two within it, at update 15 of a budget of 40."""
+def test_a_run_stops_when_the_convergence_rule_says_it_has_converged_after_the_minimum():
+    """With a learning rate of 0 nothing changes, so the rule says converged at every chance from update 15 on (one
+    evaluation before the last half, two within it); a run stops at the first after `stop_after`."""
     scale = fw.Scale(steps=40, eval_every=5, seeds=(0,), workers=1, valid_size=32, test_size=32, learning_rate=0.0)
-    stored = fw.spec(scale, "irnn", "irnn", 20, 0).train(make_splits(), torch.device("cpu"))
-    assert [row["step"] for row in stored["history"]] == [5, 10, 15]
+    for stop_after, last in ((None, 40), (0, 15), (22, 25)):
+        stored = fw.spec(replace(scale, stop_after=stop_after), "irnn", "irnn", 20, 0).train(make_splits(), CPU)
+        assert stored["history"][-1]["step"] == last, stop_after
