@@ -97,3 +97,20 @@ def test_forward_and_gradients_equal_the_implementation_before_the_speed_up(form
     torch.testing.assert_close(outputs[0], outputs[1], rtol=1e-10, atol=1e-12)
     for a, b in zip(*gradients):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12 * b.abs().max().item())
+
+
+def test_layer_norm_on_the_preliminary_step_normalises_h0_with_the_inner_loops_layer_norm():
+    torch.manual_seed(0)
+    model = FastWeightsRNN(3, 4, lam=0.9, eta=0.5, layer_norm_h0=True).double()
+    with torch.no_grad():
+        model.ln.weight.copy_(torch.tensor([0.5, 1.0, 1.5, 2.0]))
+    x = torch.randn(1, 5, 3, dtype=torch.float64)
+    h, A, outputs = torch.zeros(4, dtype=torch.float64), torch.zeros(4, 4, dtype=torch.float64), []
+    for t in range(5):
+        z = model.W.weight @ h + model.C(x[0, t])
+        h = torch.relu(model.ln(z + A @ torch.relu(model.ln(z))))
+        A = 0.9 * A + 0.5 * torch.outer(h, h)
+        outputs.append(h)
+    torch.testing.assert_close(model(x)[0], torch.stack(outputs))
+    with pytest.raises(ValueError, match="layer_norm_h0=True is implemented in the outer-product form only"):
+        FastWeightsRNN(3, 4, layer_norm_h0=True, form="attention")

@@ -1,14 +1,20 @@
+from dataclasses import replace
+
 import pandas as pd
+import pytest
 import torch
 
 from attnmem_core import intervals, runs
-from attnmem_core.data.associative_retrieval import make_splits
+from attnmem_core.data.associative_retrieval import VALUES, VOCAB, encode, make_splits
 from attnmem_core.experiments import fast_weights as fw
+from attnmem_core.models.fast_weights import build_retrieval_model
+
+CPU = torch.device("cpu")
 
 
 def test_plan_covers_table1_both_lambdas_and_the_ablations():
     planned = fw.plan(fw.PROFILES["cpu"], seeds=[0, 1], steps=7)
-    assert len(planned) == 2 * (3 * 5 + 2)
+    assert len(planned) == 2 * (3 * 6 + 2)
     assert {s.steps for s in planned} == {7}
     keys = {(s.variant, s.hidden, s.seed) for s in planned}
     assert ("alstm", 100, 1) in keys and ("fw λ=0.95", 50, 0) in keys and ("fw S=3", 20, 1) in keys
@@ -49,12 +55,28 @@ def test_table1_puts_the_paper_beside_our_mean_and_spread():
     assert table.loc["Fast weights", "R=20 paper"] == "1.81" and table.loc["IRNN", "R=100 paper"] == "0.34"
     assert table.loc["Fast weights λ=0.95", "R=50 ours"] == "20.00 ± 14.14"
     assert fw.errors(frame)["fw@20"] == [0.1, 0.3]
+    flat, falling = [0.5, 0.3, 0.3, 0.3], [0.9, 0.7, 0.5, 0.3]
+    states = {
+        f"{v}@{r}": [fw.CONVERGENCE.judge(_history(flat))] * 2
+        for v in ("irnn", "lstm", "alstm", "fw λ=0.95")
+        for r in (20, 50, 100)
+    }
+    states |= {
+        f"fw@{r}": [fw.CONVERGENCE.judge(_history(flat)), fw.CONVERGENCE.judge(_history(falling))]
+        for r in (20, 50, 100)
+    }
+    judged = fw.table1(frame, states)
+    assert judged.loc["Fast weights", "R=20 converged"] == "1 of 2" and judged.loc["LSTM", "R=50 converged"] == "2 of 2"
+    assert list(judged.columns[:3]) == ["R=20 ours", "R=20 converged", "R=20 paper"]
+
+
+def _history(curve: list[float]) -> list[dict]:
+    return [{"step": 250 * (i + 1), "valid_error": e} for i, e in enumerate(curve)]
 
 
 def _trained(variant: str, hidden: int, seed: int, error: float, curve: list[float]) -> runs.TrainedRun:
     spec = fw.spec(fw.PROFILES["cpu"], variant, variant, hidden, seed)
-    history = [{"step": 250 * (i + 1), "valid_error": e} for i, e in enumerate(curve)]
-    return runs.TrainedRun(spec, history, {"test_error": error}, {}, 0, 1.0, 0.0, cached=True)
+    return runs.TrainedRun(spec, _history(curve), {"test_error": error}, {}, 0, 1.0, 0.0, cached=True)
 
 
 def test_quantities_are_errors_in_percent_with_intervals_over_seeds_or_over_test_items():
@@ -70,3 +92,127 @@ def test_quantities_are_errors_in_percent_with_intervals_over_seeds_or_over_test
     assert three[0].interval == intervals.mean([0.1, 0.2, 0.3]).scaled(100)
     states = fw.convergence_states([_trained("fw", 20, 0, 0.1, flat), _trained("fw", 20, 1, 0.1, falling)])
     assert [c.converged for c in states["fw@20"]] == [True, False]
+
+
+def _fast_weights_classifier(**options):
+    torch.manual_seed(0)
+    return build_retrieval_model("fw", 12, len(VOCAB), len(VALUES), lam=0.9, eta=0.5, **options).double()
+
+
+def test_memory_reads_are_the_fast_weights_and_linear_attention_and_rebuild_the_states():
+    model = _fast_weights_classifier()
+    with torch.no_grad():  # a trained-looking memory: the fast-weight read as large as the slow input
+        model.core.C.weight.mul_(5)
+    tokens = make_splits()["test"].x[:16]
+    reads = fw.memory_reads(model, tokens)
+    assert reads["attention"].abs().max() > 1
+    torch.testing.assert_close(reads["attention"], reads["memory"], rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(reads["rebuilt"], reads["states"], rtol=1e-12, atol=1e-12)
+
+
+def test_query_attention_shares_and_the_queried_pair():
+    tokens = torch.stack([encode("a1b2c3d4??c"), encode("a1b2c3d4??a")])
+    assert fw.queried_pair(tokens).tolist() == [2, 0]
+    model = _fast_weights_classifier()
+    weights, shares = fw.query_attention(model, tokens)
+    assert weights.shape == (2, 10) and shares.shape == (2, 4) and torch.all(weights >= 0)
+    torch.testing.assert_close(shares.sum(-1), 1 - weights[:, 8:].sum(-1) / weights.sum(-1))
+    preference = fw.queried_pair_preference(model, tokens)
+    torch.testing.assert_close(preference, shares[[0, 1], [2, 0]] - (shares.sum(-1) - shares[[0, 1], [2, 0]]) / 3)
+
+
+def test_attention_quantities_measure_the_queried_pair_preference_and_the_identity(tmp_path):
+    scale = fw.Scale(steps=2, eval_every=2, seeds=(0,), workers=1, valid_size=32, test_size=32)
+    specs = [fw.spec(scale, "fw", "fw", 12, seed, lam=0.9, eta=0.5) for seed in (0, 1)]
+    trained = runs.run_all(specs, make_splits(), device="cpu", workers=1, models_dir=tmp_path)
+    preference, identity = fw.attention_quantities(trained, "fw@12", make_splits(), sequences=40)
+    tokens = make_splits()["test"].x[:40]
+    per_seed = [
+        100 * fw.queried_pair_preference(m, tokens).mean().item()
+        for m in fw.trained_models(trained, "fw@12", make_splits())
+    ]
+    expected = intervals.mean(per_seed)
+    assert [preference.interval.value, preference.interval.low, preference.interval.high] == pytest.approx(
+        [expected.value, expected.low, expected.high], rel=1e-5
+    )
+    assert preference.runs == {"fw@12": +1}
+    assert preference.unit == "pp" and 0 <= identity.interval.value < 10 and identity.runs == {}
+    one = fw.attention_quantities(trained[:1], "fw@12", make_splits(), sequences=40)[0]
+    assert one.interval.method == "t over test sequences, 40 test sequences"
+    with pytest.raises(ValueError, match="no run named 'fw@50'"):
+        fw.attention_quantities(trained, "fw@50", make_splits(), sequences=40)
+
+
+def test_memory_sizes_put_the_fast_weights_r_squared_beside_the_lstms_2r():
+    sizes = fw.memory_sizes([20, 100])
+    assert sizes.loc[20].to_dict() == {"IRNN": 20, "LSTM": 40, "A-LSTM": 100, "Fast weights": 420}
+    assert sizes.loc[100, "Fast weights"] == 100 * 100 + 100
+
+
+def test_error_by_queried_pair_adds_up_to_the_error():
+    model, test = _fast_weights_classifier().float(), make_splits()["test"]
+    measured = fw.evaluate(model, test.x[:500], test.y[:500], "cpu", batch_size=128, by_pair=True)
+    counts = torch.bincount(fw.queried_pair(test.x[:500]), minlength=4).float()
+    assert measured["error"] == pytest.approx((torch.tensor(measured["error_by_pair"]) * counts).sum().item() / 500)
+    assert "error_by_pair" not in fw.evaluate(model, test.x[:50], test.y[:50], "cpu")
+    trained = [_trained("fw", 20, s, 0.1, [0.3, 0.2]) for s in (0, 1)]
+    for r, errors in zip(trained, ([0.1, 0.2, 0.3, 0.4], [0.3, 0.2, 0.1, 0.0])):
+        r.outputs["test_error_by_pair"] = errors
+    table = fw.errors_by_pair(trained)
+    assert table.loc["fw@20", "pair 1"] == "20.00 ± 14.14" and list(table.columns) == [
+        f"pair {k}" for k in (1, 2, 3, 4)
+    ]
+
+
+def test_the_diagnostic_grid_is_every_combination_at_r20_in_the_profiles_that_run_it():
+    settings = fw.grid_settings()
+    assert len(settings) == 2 * 2 * 2 * 2 * 2 and len({s["variant"] for s in settings}) == len(settings)
+    assert (
+        settings[0]["variant"] == "grid η=0.5 λ=0.9"
+        and settings[-1]["variant"] == "grid η=0.1 λ=0.95 LN(h0) decay no clip"
+    )
+    planned = fw.plan(fw.PROFILES["gpu"], seeds=[0, 1, 2], steps=50_000)
+    grid = [s for s in planned if s.variant.startswith("grid")]
+    assert len(grid) == 3 * 32 and {s.hidden for s in grid} == {20} and {s.steps for s in grid} == {50_000}
+    last = next(s for s in grid if s.variant == settings[-1]["variant"])
+    assert last.fast_weights == {"eta": 0.1, "lam": 0.95, "layer_norm_h0": True}
+    assert last.clip_norm is None and last.lr_decay is True
+    assert not any(s.variant.startswith("grid") for s in fw.plan(fw.PROFILES["cpu"], seeds=[0], steps=10))
+
+
+def test_a_grid_run_trains_without_clipping_with_decay_and_layer_norm_on_h0():
+    scale = fw.Scale(steps=4, eval_every=2, seeds=(0,), workers=1, valid_size=32, test_size=32)
+    setting = fw.grid_settings()[-1]
+    stored = fw.spec(scale, hidden=20, seed=0, model="fw", **setting).train(make_splits(), torch.device("cpu"))
+    assert [row["step"] for row in stored["history"]] == [2, 4] and 0 <= stored["outputs"]["test_error"] <= 1
+    plain = fw.spec(scale, "fw", "fw", 20, 0, lam=0.9, eta=0.5).train(make_splits(), torch.device("cpu"))
+    assert plain["history"][-1]["train_loss"] != stored["history"][-1]["train_loss"]
+
+
+def test_grid_table_chooses_the_lowest_mean_validation_error():
+    names = [s["variant"] for s in fw.grid_settings()]
+
+    def run(name, seed, valid, test):
+        spec = fw.spec(fw.PROFILES["smoke"], name, "fw", 20, seed)
+        return runs.TrainedRun(spec, [{"step": 20, "valid_error": valid}], {"test_error": test}, {}, 0, 1.0, 0.0, True)
+
+    trained = [run(names[3], 0, 0.10, 0.5), run(names[3], 1, 0.30, 0.5), run(names[7], 0, 0.15, 0.2)]
+    trained += [run(names[7], 1, 0.16, 0.3)]
+    table = fw.grid_table(trained)
+    assert list(table.index) == [names[7], names[3]]
+    assert (
+        table.iloc[0]["converged"] == "0 of 2"
+        and table.iloc[0]["test error (%)"] == "25.00 ± 7.07"
+        and table.iloc[0]["worst seed test error (%)"] == 30.0
+    )
+    assert pd.isna(table.iloc[1]["test error (%)"]) and table.iloc[1]["validation error (%)"] == "20.00 ± 14.14"
+    assert fw.grid_table([]).empty
+
+
+def test_a_run_stops_when_the_convergence_rule_says_it_has_converged_after_the_minimum():
+    """With a learning rate of 0 nothing changes, so the rule says converged at every chance from update 15 on (one
+    evaluation before the last half, two within it); a run stops at the first after `stop_after`."""
+    scale = fw.Scale(steps=40, eval_every=5, seeds=(0,), workers=1, valid_size=32, test_size=32, learning_rate=0.0)
+    for stop_after, last in ((None, 40), (0, 15), (22, 25)):
+        stored = fw.spec(replace(scale, stop_after=stop_after), "irnn", "irnn", 20, 0).train(make_splits(), CPU)
+        assert stored["history"][-1]["step"] == last, stop_after

@@ -86,3 +86,40 @@ def test_a_short_training_run_has_the_losses_of_before_the_speed_up(kind):
             run.append(loss.item())
         losses.append(run)
     assert losses[0] == pytest.approx(losses[1], abs=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["fw", "lstm"])
+def test_the_chapters_fused_adam_takes_the_steps_of_plain_adam(kind):
+    """20 updates as the chapter trains, with experiments.fast_weights.adam (fused) and with torch's default Adam."""
+    from attnmem_core.experiments.fast_weights import adam
+
+    train, losses = make_splits()["train"], []
+    for make in (lambda m: adam(m, 1e-3), lambda m: torch.optim.Adam(m.parameters(), lr=1e-3)):
+        model = reference_pair(kind)[0]
+        optimizer, run = make(model), []
+        for step in range(20):
+            x, y = train.x[32 * step : 32 * (step + 1)], train.y[32 * step : 32 * (step + 1)]
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            optimizer.step()
+            run.append(loss.item())
+        losses.append(run)
+    assert losses[0] == pytest.approx(losses[1], abs=1e-5)
+    assert losses[0][-1] != losses[0][0]  # the parameters moved
+
+
+def test_lstm_forget_bias_sets_the_forget_gate_and_leaves_the_rest_as_torch_draws_it():
+    torch.manual_seed(0)
+    plain = build_retrieval_model("lstm", 6, len(VOCAB), len(VALUES))
+    torch.manual_seed(0)
+    plus_one = build_retrieval_model("lstm", 6, len(VOCAB), len(VALUES), forget_bias=1.0)
+    b_ih, b_hh = plus_one.core.rnn.bias_ih_l0, plus_one.core.rnn.bias_hh_l0
+    assert torch.equal(b_ih[6:12], torch.ones(6)) and torch.equal(b_hh[6:12], torch.zeros(6))
+    keep = torch.cat([torch.arange(0, 6), torch.arange(12, 24)])
+    assert torch.equal(b_ih[keep], plain.core.rnn.bias_ih_l0[keep]) and torch.equal(
+        b_hh[keep], plain.core.rnn.bias_hh_l0[keep]
+    )
+    with pytest.raises(ValueError, match=r"options \['forget_bias'\] only apply to the fast-weights model, not 'irnn'"):
+        build_retrieval_model("irnn", 6, len(VOCAB), len(VALUES), forget_bias=1.0)

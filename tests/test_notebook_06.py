@@ -14,7 +14,12 @@ def test_smoke_run_writes_results_with_claims_and_provenance(smoke_run):
     root, params, status = smoke_run
     assert status == "executed"
     record = json.loads((root / "results" / "06_fast_weights-smoke.json").read_text())
-    assert {c["id"] for c in record["claims"]} == {"fw-solves-R20", "fw-best-R50", "near-zero-R100"}
+    assert {c["id"] for c in record["claims"]} == {
+        "fw-solves-R20",
+        "fw-best-R50",
+        "near-zero-R100",
+        "fast-weights-attend-to-recent-past",
+    }
     assert all(c["verdict"] in VERDICTS and c["reason"] for c in record["claims"])
     r20 = next(c for c in record["claims"] if c["id"] == "fw-solves-R20")
     assert r20["primary"]["condition"] == "fw@20 error < 5 %"
@@ -25,7 +30,10 @@ def test_smoke_run_writes_results_with_claims_and_provenance(smoke_run):
     }
     assert len(record["metrics"]["data_sha256"]["test"]) == 64
     assert record["provenance"]["params"]["profile"] == "smoke" and record["provenance"]["seeds"] == [0]
-    assert (root / "results" / "figures" / "06_fig2_valid_nll_R50-smoke.png").stat().st_size > 10_000
+    attention = next(c for c in record["claims"] if c["id"] == "fast-weights-attend-to-recent-past")
+    assert attention["primary"]["condition"] == "fw@50 queried-pair preference > 0 pp"
+    for figure in ("06_fig2_valid_nll_R50", "06_query_attention_R50"):
+        assert (root / "results" / "figures" / f"{figure}-smoke.png").stat().st_size > 10_000
 
 
 def test_unchanged_notebook_is_not_executed_again(smoke_run):

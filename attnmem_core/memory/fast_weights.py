@@ -24,6 +24,9 @@ and a recency weight λ^{t−τ} in place of a softmax:
 which costs O(t·R) and is cheaper while the sequence is shorter than the hidden size.
 Both forms are implemented; `form="auto"` picks the cheaper one.
 
+`layer_norm_h0=True` normalises the preliminary step too, h_0(t+1) = f(LN[W h(t) + C x(t)]), as a public
+reimplementation does (the paper's Eq. 2 does not); only the outer-product form implements it.
+
 Speed. The nets of the paper's task are tiny (R ≤ 100, 11 steps), so autograd's bookkeeping
 (~20 recorded operations per step) costs more than the arithmetic. The attention form is
 therefore one `torch.autograd.Function` over the whole sequence, its backward written out
@@ -44,8 +47,8 @@ FORMS = ("auto", "attention", "outer")
 class FastWeightsRNN(nn.Module):
     """Fast-weights RNN over a batch of sequences (batch, time, input) → (batch, time, hidden).
 
-    `lam` is λ (decay), `eta` is η (fast learning rate), `inner_steps` is S.
-    W starts at 0.05·I as in the paper's appendix.
+    `lam` is λ (decay), `eta` is η (fast learning rate), `inner_steps` is S; `layer_norm_h0` puts the inner
+    loop's layer norm on the preliminary step too. W starts at 0.05·I as in the paper's appendix.
     """
 
     def __init__(
@@ -58,6 +61,7 @@ class FastWeightsRNN(nn.Module):
         inner_steps: int = 1,
         layer_norm: bool = True,
         form: str = "auto",
+        layer_norm_h0: bool = False,
     ):
         super().__init__()
         if form not in FORMS:
@@ -66,8 +70,12 @@ class FastWeightsRNN(nn.Module):
             raise ValueError(f"lam={lam!r} must lie in [0, 1]")
         if inner_steps < 1:
             raise ValueError(f"inner_steps={inner_steps!r} must be >= 1")
+        if layer_norm_h0 and form == "attention":
+            raise ValueError(
+                "layer_norm_h0=True is implemented in the outer-product form only; use form='auto' or 'outer'"
+            )
         self.hidden_size, self.lam, self.eta = hidden_size, lam, eta
-        self.inner_steps, self.form = inner_steps, form
+        self.inner_steps, self.form, self.layer_norm_h0 = inner_steps, form, layer_norm_h0
         self.W = nn.Linear(hidden_size, hidden_size, bias=False)
         self.C = nn.Linear(input_size, hidden_size)
         self.ln = nn.LayerNorm(hidden_size) if layer_norm else nn.Identity()
@@ -84,7 +92,7 @@ class FastWeightsRNN(nn.Module):
     def recur(self, Cx: torch.Tensor) -> torch.Tensor:
         """Eq. 1–2 over the projected inputs C x(t): (batch, time, hidden) → (batch, time, hidden)."""
         steps = Cx.shape[1]
-        if self.form == "attention" or (self.form == "auto" and steps < self.hidden_size):
+        if self.form == "attention" or (self.form == "auto" and steps < self.hidden_size and not self.layer_norm_h0):
             gain, bias = (self.ln.weight, self.ln.bias) if isinstance(self.ln, nn.LayerNorm) else (None, None)
             eps = self.ln.eps if isinstance(self.ln, nn.LayerNorm) else 0.0
             states = _AttentionRecurrence.apply(
@@ -92,6 +100,24 @@ class FastWeightsRNN(nn.Module):
             )
             return states.transpose(0, 1)
         return self._outer_form(Cx)
+
+    def preliminary(self, Cx: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
+        """h_0(t) = f(W h(t−1) + C x(t)), h(−1) = 0, from the states `recur` returned: the query of each step's
+        first read, (batch, time, hidden)."""
+        previous = torch.cat((torch.zeros_like(states[:, :1]), states[:, :-1]), dim=1)
+        return self._preliminary(self.W(previous) + Cx)
+
+    def _preliminary(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.ln(z) if self.layer_norm_h0 else z)
+
+    def memory(self, states: torch.Tensor) -> torch.Tensor:
+        """A(t) of Eq. 1 after every step t, (batch, time, hidden, hidden): the fast weights as the paper writes
+        them, from the states `recur` returned."""
+        A, memories = states.new_zeros(states.shape[0], self.hidden_size, self.hidden_size), []
+        for h in states.unbind(1):
+            A = self.lam * A + self.eta * h.unsqueeze(-1) * h.unsqueeze(-2)
+            memories.append(A)
+        return torch.stack(memories, dim=1)
 
     def _outer_form(self, Cx: torch.Tensor) -> torch.Tensor:
         """Eq. 1 and 2 as written, A held as a (batch, R, R) matrix."""
@@ -102,7 +128,7 @@ class FastWeightsRNN(nn.Module):
         outputs = []
         for t in range(steps):
             z = self.W(h) + Cx[t]
-            h_s = torch.relu(z)
+            h_s = self._preliminary(z)
             for _ in range(self.inner_steps):
                 h_s = torch.relu(self.ln(z + torch.bmm(A, h_s.unsqueeze(-1)).squeeze(-1)))
             h = h_s

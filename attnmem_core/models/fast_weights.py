@@ -47,14 +47,16 @@ class RetrievalClassifier(nn.Module):
 def build_retrieval_model(
     kind: str, hidden_size: int, vocab_size: int, classes: int, **core_options
 ) -> RetrievalClassifier:
-    """`core_options` go to the fast-weights core (lam, eta, inner_steps, layer_norm, form)."""
+    """`core_options` go to the fast-weights core (lam, eta, inner_steps, layer_norm, layer_norm_h0, form), or
+    `forget_bias` to the LSTM."""
     if kind not in MODELS:
         raise ValueError(f"model={kind!r}; choose one of {', '.join(MODELS)}")
-    if core_options and kind != "fw":
-        raise ValueError(f"options {sorted(core_options)} only apply to the fast-weights model, not {kind!r}")
+    foreign = set(core_options) - ({"forget_bias"} if kind == "lstm" else set())
+    if foreign and kind != "fw":
+        raise ValueError(f"options {sorted(foreign)} only apply to the fast-weights model, not {kind!r}")
     cores = {
         "irnn": lambda: IRNN(EMBEDDING, hidden_size),
-        "lstm": lambda: LSTM(EMBEDDING, hidden_size),
+        "lstm": lambda: LSTM(EMBEDDING, hidden_size, **core_options),
         "alstm": lambda: AssociativeLSTM(EMBEDDING, hidden_size, copies=4, heads=3),
         "fw": lambda: FastWeightsRNN(EMBEDDING, hidden_size, **core_options),
     }

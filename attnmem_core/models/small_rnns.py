@@ -44,11 +44,20 @@ class IRNN(nn.Module):
 
 
 class LSTM(nn.Module):
-    """torch's LSTM (oneDNN underneath on a CPU). It projects its inputs itself, so `project` is the identity."""
+    """torch's LSTM (oneDNN underneath on a CPU). It projects its inputs itself, so `project` is the identity.
 
-    def __init__(self, input_size: int, hidden_size: int):
+    torch draws both of each gate's biases from U(±1/√R), so the forget gate starts near 0.5; `forget_bias` sets
+    the forget gate's bias to that value instead (the usual +1 of Gers et al. 2000 and Jozefowicz et al. 2015).
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, forget_bias: float | None = None):
         super().__init__()
         self.rnn = nn.LSTM(input_size, hidden_size, batch_first=True)
+        if forget_bias is not None:
+            forget = slice(hidden_size, 2 * hidden_size)  # torch's gate order: input, forget, cell, output
+            with torch.no_grad():
+                self.rnn.bias_ih_l0[forget] = forget_bias
+                self.rnn.bias_hh_l0[forget] = 0.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.recur(self.project(x))
