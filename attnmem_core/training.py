@@ -42,6 +42,7 @@ def train(
     autocast: torch.dtype | None = None,
     desc: str = "train",
     progress: bool = True,
+    stop: Callable[[list[dict[str, float]]], bool] | None = None,
 ) -> list[dict[str, float]]:
     """Run `steps` updates; return one history row per evaluation (step, seconds, train_seconds, metrics).
 
@@ -50,6 +51,7 @@ def train(
     model in eval mode itself and may return any metrics (e.g. valid_nll, valid_error).
     `autocast` (e.g. torch.bfloat16) runs the forward pass in that precision.
     `seconds` is the wall time so far; `train_seconds` leaves out the evaluations (a training cost).
+    `stop`, given the history after each evaluation, ends training early when it returns True (early stopping).
     """
     history = []
     model.train()
@@ -85,6 +87,8 @@ def train(
             evaluating += seconds - (before - start)
             history.append(row)
             bar.set_postfix({k: f"{v:.3g}" for k, v in row.items() if k not in ("step", "seconds")}, refresh=False)
+            if stop is not None and stop(history):
+                break
             model.train()
     bar.close()
     return history
