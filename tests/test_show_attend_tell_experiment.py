@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from attnmem_core import intervals, runs
+from attnmem_core import intervals
 from attnmem_core.data import fashion_mnist, scenes
 from attnmem_core.data.scenes import Item
 from attnmem_core.experiments import show_attend_tell as cx
@@ -182,6 +182,8 @@ def test_grounded_counts_check_items_regions_and_relations_against_the_scene():
     }
     wrong = cx.grounded_counts("a bag above a coat and a coat".split(), items, 64)
     assert (wrong["right items"], wrong["named"], wrong["relations"], wrong["right relations"]) == (2, 3, 2, 0)
+    dress = cx.grounded_counts("a dress above a bag".split(), items, 64)  # no dress: a recognition error only
+    assert (dress["right items"], dress["named"], dress["relations"]) == (1, 2, 0)
     alone = cx.grounded_counts("one coat at the bottom".split(), items[:1], 64)
     assert (alone["regions"], alone["right regions"]) == (1, 0)  # the coat's centre is in the top third
     assert cx.grounded_counts("coat a the".split(), items, 64)["parsed"] == 0

@@ -136,7 +136,7 @@ PROFILES = {
         transfer_seeds=1,
     ),
     "cpu": Scale(
-        epochs=5,
+        epochs=8,
         seeds=(0, 1, 2, 3, 4),
         workers=2,
         embedding_dim=100,

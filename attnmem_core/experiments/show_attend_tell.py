@@ -24,7 +24,10 @@ Grounded metrics: BLEU compares words with references; the scenes know the truth
 with `scenes.parse` and checked against the scene: item precision and recall (the named classes against the scene's
 items, counted with multiplicity), position-word accuracy (a lone item's region, "at the top", true of its box),
 relation accuracy ("X above Y" true of some item of class X and another of class Y), and the share of captions the
-grammar can read at all. A captioner without attention cannot know where items are; it is the floor.
+grammar can read at all. Position and relation accuracy count only statements about items the scene holds (a
+relation between a coat and a bag where the scene has both): naming a wrong item is a recognition error, which item
+precision counts, not an error of where. A captioner without attention cannot know where items are; it is the
+floor.
 
 Attention correctness: for a generated item word (a class name) in a scene holding items
 of that class, the share of the word's attention mass α_t that falls inside their boxes,
@@ -519,7 +522,8 @@ def bleu_by_items(captions: list[Decoded], data: Prepared) -> pd.DataFrame:
 
 
 def grounded_counts(words: list[str], items: list[scenes.Item], canvas: int) -> dict[str, int]:
-    """What one generated caption gets right about its scene, as counts (`grounded` turns them into rates)."""
+    """What one generated caption gets right about its scene, as counts (`grounded` turns them into rates); regions
+    and relations count only where the scene holds the items they name."""
     named = [w for w in words if w in fashion_mnist.CLASSES]
     present = [item.noun for item in items]
     right = sum(min(named.count(c), present.count(c)) for c in set(named))
@@ -532,8 +536,9 @@ def grounded_counts(words: list[str], items: list[scenes.Item], canvas: int) -> 
     counts["parsed"] = 1
     for noun, region in structure["regions"]:
         boxes = [item.box for item in items if item.noun == words[noun]]
-        counts["regions"] += 1
-        counts["right regions"] += any(region in scenes.regions(box, canvas) for box in boxes)
+        if boxes:  # a region of an item the scene lacks is a recognition error, not one of place
+            counts["regions"] += 1
+            counts["right regions"] += any(region in scenes.regions(box, canvas) for box in boxes)
     for subject, relation, obj in structure["relations"]:
         pairs = [
             (a.box, b.box)
@@ -541,8 +546,9 @@ def grounded_counts(words: list[str], items: list[scenes.Item], canvas: int) -> 
             for b in items
             if a is not b and a.noun == words[subject] and b.noun == words[obj]
         ]
-        counts["relations"] += 1
-        counts["right relations"] += any(scenes.holds(relation, a, b) for a, b in pairs)
+        if pairs:  # likewise a relation with an item the scene lacks
+            counts["relations"] += 1
+            counts["right relations"] += any(scenes.holds(relation, a, b) for a, b in pairs)
     return counts
 
 
