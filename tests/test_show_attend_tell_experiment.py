@@ -179,6 +179,7 @@ def test_grounded_counts_check_items_regions_and_relations_against_the_scene():
         "right regions": 0,
         "relations": 1,
         "right relations": 1,
+        "chance relations": 0.5,  # the coat is above and left of the bag: two of the four relations hold
     }
     wrong = cx.grounded_counts("a bag above a coat and a coat".split(), items, 64)
     assert (wrong["right items"], wrong["named"], wrong["relations"], wrong["right relations"]) == (2, 3, 2, 0)

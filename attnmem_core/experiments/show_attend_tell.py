@@ -76,7 +76,7 @@ MODELS = {
 # how a hard-attention run reads the annotations at test time → the suffix of the name its captions go by
 DECODINGS = {"argmax": "", "expected": " (expected context)", "sampled": " (sampled locations)"}
 BLEU = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4")
-GROUNDED = ("item precision", "item recall", "position accuracy", "relation accuracy", "parsed")
+GROUNDED = ("item precision", "item recall", "position accuracy", "relation accuracy", "relation chance", "parsed")
 
 
 @dataclass(frozen=True)
@@ -529,6 +529,7 @@ def grounded_counts(words: list[str], items: list[scenes.Item], canvas: int) -> 
     right = sum(min(named.count(c), present.count(c)) for c in set(named))
     counts = {"named": len(named), "present": len(present), "right items": right}
     counts.update({"parsed": 0, "regions": 0, "right regions": 0, "relations": 0, "right relations": 0})
+    counts["chance relations"] = 0.0  # what a relation drawn at random from the four would get right
     try:
         structure = scenes.parse(words)
     except ValueError:
@@ -549,12 +550,16 @@ def grounded_counts(words: list[str], items: list[scenes.Item], canvas: int) -> 
         if pairs:  # likewise a relation with an item the scene lacks
             counts["relations"] += 1
             counts["right relations"] += any(scenes.holds(relation, a, b) for a, b in pairs)
+            counts["chance relations"] += np.mean(
+                [any(scenes.holds(r, a, b) for a, b in pairs) for r in scenes.RELATIONS]
+            )
     return counts
 
 
 def grounded(words: list[list[str]], data: Prepared) -> dict[str, float]:
-    """Over the test captions: item precision and recall, position-word and relation accuracy, the share parsed
-    (rates pooled over all captions; NaN where a caption set states no region or relation)."""
+    """Over the test captions: item precision and recall, position-word and relation accuracy, the relation accuracy
+    of a relation drawn at random from the four for the same items (two items always stand in one or two of them),
+    the share parsed (rates pooled over all captions; NaN where a caption set states no region or relation)."""
     total = pd.DataFrame(
         [grounded_counts(w, items, data.test.settings.canvas) for w, items in zip(words, data.test.items)]
     ).sum()
@@ -567,6 +572,7 @@ def grounded(words: list[list[str]], data: Prepared) -> dict[str, float]:
         "item recall": rate("right items", "present"),
         "position accuracy": rate("right regions", "regions"),
         "relation accuracy": rate("right relations", "relations"),
+        "relation chance": rate("chance relations", "relations"),
         "parsed": float(total["parsed"] / len(words)),
     }
 
