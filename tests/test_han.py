@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from attnmem_core import intervals
+from attnmem_core import intervals, training
 from attnmem_core.data import text
 from attnmem_core.experiments import han as experiments
 from attnmem_core.models import han
@@ -201,3 +201,85 @@ def test_the_shift_interval_is_t_over_seeds_or_welch_over_one_seeds_occurrences(
     assert experiments.shift_interval(weights, "α") == intervals.mean(list(shifts))
     one = experiments.shift_interval(weights[weights.seed == 0], "α")
     assert one.value == pytest.approx(shifts[0]) and one.method == "Welch t, 100 + 100 occurrences"
+
+
+def test_early_stopping_stops_after_patience_evaluations_without_a_better_accuracy_and_judges_so():
+    rule = experiments.EarlyStopping(patience=2)
+    history = [{"step": 10 * (k + 1), "valid_accuracy": a} for k, a in enumerate([0.6, 0.7, 0.7, 0.69])]
+    assert [rule.stop(history[:n]) for n in range(1, 5)] == [False, False, False, True]  # a tie is no improvement
+    assert rule.judge(history).converged and "best at update 20" in rule.judge(history).reason
+    rising = rule.judge(history[:3])
+    assert not rising.converged and rising.improvement == pytest.approx(0.7 / 0.6 - 1)
+    assert rule.judge(history[:2]).reason == "only 2 evaluation(s) by update 20, too few for a patience of 2"
+
+
+def test_training_ends_when_stop_says_so_after_an_evaluation():
+    model = torch.nn.Linear(2, 2)
+    batches = iter(lambda: (torch.randn(4, 2), torch.randint(0, 2, (4,))), None)
+    history = training.train(
+        model,
+        batches,
+        steps=100,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        loss_fn=torch.nn.functional.cross_entropy,
+        device=torch.device("cpu"),
+        evaluate=lambda: {"valid_accuracy": 0.5},
+        eval_every=5,
+        progress=False,
+        stop=experiments.EarlyStopping(patience=3).stop,
+    )
+    assert [row["step"] for row in history] == [5, 10, 15, 20]
+
+
+def test_the_flat_average_model_pools_its_states_uniformly():
+    torch.manual_seed(0)
+    model = han.build("GRU-AVE (flat)", 12, 2, embedding_dim=8, hidden_size=4)
+    x = text.pad(DOCUMENTS)
+    _, α, _ = model.attend(x)
+    real = (x != text.PAD).flatten(1)
+    uniform = (1 / real.sum(-1, keepdim=True)).expand_as(real)
+    torch.testing.assert_close(α.flatten(1)[real], uniform[real])
+    assert (α.flatten(1)[~real] == 0).all()
+
+
+def _corpus(documents, labels):
+    ids = {split: documents for split in ("train", "valid", "test")}
+    return experiments.Corpus(
+        words={split: [[[str(w) for w in s] for s in d] for d in documents] for split in ids},
+        ids=ids,
+        labels={split: torch.tensor(labels) for split in ids},
+        vocabulary=text.Vocabulary([[["5", "6", "7", "8", "9"]]], 1),
+        word2vec=torch.zeros(7, 8),
+        kept=1.0,
+        identity={},
+        short_at_most=1,
+    )
+
+
+def test_a_transferred_context_vector_stays_frozen_and_the_parts_split_by_sentences():
+    corpus = _corpus([[[2, 3]], [[4, 5], [6]], [[2], [3], [4]], [[5, 6]]], [0, 1, 0, 1])
+    assert corpus.part("short", "train").tolist() == [0, 3] and corpus.part("long", "test").tolist() == [1, 2]
+    u_w = tuple(float(v) for v in torch.linspace(-1, 1, 8))
+    spec = experiments.RunSpec("HN-ATT", "random", 0, 2, 2, 1e-2, 8, 4, part="long", context="transferred", u_w=u_w)
+    trained = spec.train(corpus, torch.device("cpu"))
+    assert trained["state_dict"]["word_pool.attention.u_ctx"].tolist() == pytest.approx(list(u_w))
+    assert len(trained["outputs"]["predictions"]) == 2 and trained["outputs"]["test_index"].tolist() == [1, 2]
+    with pytest.raises(ValueError, match="only HN-ATT has a word context vector to freeze, not HN-AVE"):
+        experiments.RunSpec("HN-AVE", "random", 0, 1, 2, 1e-2, 8, 4, context="frozen")
+    with pytest.raises(ValueError, match="a transferred context needs its u_w"):
+        experiments.RunSpec("HN-ATT", "random", 0, 1, 2, 1e-2, 8, 4, context="transferred")
+
+
+def test_a_sentence_hits_when_the_heaviest_sentence_speaks_most_for_the_label():
+    class Run:
+        spec = experiments.RunSpec("HN-ATT", "word2vec", 3, 1, 2, 1e-3, 8, 4)
+        outputs = {"sentence_weights": [torch.tensor([0.7, 0.3]), torch.tensor([0.2, 0.5, 0.3]), torch.tensor([1.0])]}
+
+    log_odds = [
+        np.array([2.0, -1.0]),
+        np.array([0.5, 0.1, 3.0]),
+        np.array([9.0]),
+    ]  # the one-sentence review is left out
+    row = experiments.sentence_hits([Run()], log_odds).loc[3]
+    assert row["reviews"] == 2 and row["hits"] == 0.5 and row["chance"] == pytest.approx((1 / 2 + 1 / 3) / 2)
+    assert row["first sentence α·L"] == pytest.approx((0.7 * 2 + 0.2 * 3) / 2)

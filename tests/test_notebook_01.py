@@ -23,20 +23,22 @@ def test_smoke_run_writes_results_with_claims_data_hashes_and_provenance(smoke_r
         "hard-matches-soft",
         "attention-follows-object",
         "regulariser-helps",
+        "attention-knows-where",
     }
     assert all(c["verdict"] in VERDICTS and c["reason"] for c in record["claims"])
     hard = next(c for c in record["claims"] if c["id"] == "hard-matches-soft")
     assert hard["primary"]["condition"] == "hard − soft BLEU-4 > -2 BLEU" and hard["revision"]["first"]
     assert set(hard["primary"]["convergence"]) == {"hard", "soft"}
-    assert {r: len(c) for r, c in record["metrics"]["convergence"].items()} == {m: 1 for m in cx.MODELS}
-    assert {r["model"] for r in record["metrics"]["runs"]} == {"soft", "hard", "none", "soft, λ = 0"}
-    assert all(0 <= r["BLEU-4"] <= 100 for r in record["metrics"]["runs"])
+    readings = {"hard (expected context)", "hard (sampled locations)"}
+    assert {r: len(c) for r, c in record["metrics"]["convergence"].items()} == {m: 1 for m in {*cx.MODELS, *readings}}
+    assert {r["model"] for r in record["metrics"]["runs"]} == {*cx.MODELS, *readings}
+    assert all(0 <= r["BLEU-4"] <= 100 and 0 <= r["item recall"] <= 1 for r in record["metrics"]["runs"])
     assert record["metrics"]["data"]["files_sha256"] == source()["files"]
     assert record["metrics"]["data"]["source"]["version"] == source()["debian"]["version"]
     assert record["provenance"]["params"]["profile"] == "smoke" and record["provenance"]["seeds"] == [0]
     for figure in ("01_fig2_word_maps", "01_bleu_by_items"):
         assert (root / "results" / "figures" / f"{figure}-smoke.png").stat().st_size > 10_000
-    assert len(list((root / "results" / "models").glob("sat-*.pt"))) == 5  # the encoder and four captioners
+    assert len(list((root / "results" / "models").glob("sat-*.pt"))) == 1 + len(cx.MODELS)  # encoder, captioners
 
 
 def test_unchanged_notebook_is_not_executed_again(smoke_run):

@@ -16,7 +16,13 @@ def test_smoke_run_writes_results_with_claims_data_hashes_and_provenance(smoke_r
     root, params, status = smoke_run
     assert status == "executed"
     record = json.loads((root / "results" / "03_han-smoke.json").read_text())
-    assert {c["id"] for c in record["claims"]} == {"att-beats-pooling", "hierarchy-beats-flat", "context-dependent"}
+    assert {c["id"] for c in record["claims"]} == {
+        "att-beats-pooling",
+        "hierarchy-beats-flat",
+        "context-dependent",
+        "sentence-attention-finds-label",
+        "context-vector-task-bound",
+    }
     assert all(c["verdict"] in VERDICTS and c["reason"] for c in record["claims"])
     context = next(c for c in record["claims"] if c["id"] == "context-dependent")
     assert context["primary"]["condition"] == "shift of ln α > 0 ln" and context["revision"]["first"]
@@ -28,8 +34,13 @@ def test_smoke_run_writes_results_with_claims_data_hashes_and_provenance(smoke_r
         ("HN-AVE", "word2vec"),
         ("HN-MAX", "word2vec"),
         ("GRU-ATT (flat)", "word2vec"),
+        ("GRU-AVE (flat)", "word2vec"),
         ("HN-ATT", "random"),
     }
+    transfer = next(c for c in record["claims"] if c["id"] == "context-vector-task-bound")
+    assert set(transfer["primary"]["convergence"]) == {"HN-ATT long, trained u_w", "HN-ATT long, transferred u_w"}
+    assert {row["u_w"] for row in record["metrics"]["transfer"]} == {"trained", "transferred", "frozen"}
+    assert record["metrics"]["learning_rate"]["chosen"] in (2e-3, 4e-3)
     assert set(record["metrics"]["baselines"]) == {
         "majority class",
         "BoW + logistic regression",

@@ -107,7 +107,7 @@ def test_soft_loss_is_the_caption_nll_plus_lambda_times_the_penalty(batch):
 
 def test_the_baseline_starts_at_the_first_mean_cost_then_moves_by_0_9_and_0_1(batch):
     images, captions = batch
-    model, loss = small("hard", expected_share=0.0).train(), CaptionLoss("hard")
+    model, loss = small("hard", expected_share=0.0).train(), CaptionLoss("hard", credit="caption")
     costs = []
     for _ in range(3):
         out = model(images, captions[:, :-1])
@@ -152,3 +152,39 @@ def test_beam_one_is_greedy_on_images(batch, variant):
     greedy = decoding.greedy(model, images, **search)
     assert decoding.beam_search(model, images, beam=1, **search) == greedy
     assert all(len(c) <= 8 for c in greedy)
+
+
+def test_word_credit_scales_each_words_own_cost_and_moves_the_baseline_on_sampled_minibatches_only(batch):
+    images, captions = batch
+    steps = captions[:, 1:] != 0
+    loss = CaptionLoss("hard", credit="word", entropy_bonus=0.0)
+    expected_minibatch = small("hard", expected_share=1.0).train()(images, captions[:, :-1])
+    loss(expected_minibatch, captions[:, 1:])
+    assert loss.baseline is None  # an expected-context minibatch leaves the baseline alone
+    out = small("hard", expected_share=0.0).train()(images, captions[:, :-1])
+    word_costs = torch.nn.functional.cross_entropy(out.logits.transpose(1, 2), captions[:, 1:], reduction="none")
+    word_costs = (word_costs * steps).detach()
+    log_p = out.log_p_samples
+    gradient = torch.autograd.grad(loss(out, captions[:, 1:]), log_p)[0]
+    b = float(word_costs.sum() / steps.sum())  # the first sampled minibatch sets it
+    torch.testing.assert_close(gradient, 0.1 * (word_costs - b) * steps / B)
+    assert loss.baseline == pytest.approx(b)
+    with pytest.raises(ValueError, match="credit='sentence'; choose one of 'word', 'caption'"):
+        CaptionLoss("hard", credit="sentence")
+
+
+def test_hard_attention_reads_the_expected_the_argmax_or_a_sampled_location_at_test_time(batch):
+    images, captions = batch
+    model = small("hard").eval()
+    with torch.no_grad():
+        outputs = {}
+        for locations in ("expected", "argmax", "sampled"):
+            model.decoder.test_locations = locations
+            torch.manual_seed(0)
+            outputs[locations] = model(images, captions[:, :-1]).logits
+        torch.manual_seed(0)
+        assert torch.equal(model(images, captions[:, :-1]).logits, outputs["sampled"])  # seeded, repeatable
+    assert not torch.allclose(outputs["expected"], outputs["argmax"])
+    model.decoder.test_locations = "mode"
+    with pytest.raises(ValueError, match="test_locations='mode'; choose one of sampled, expected, argmax"):
+        model(images, captions[:, :-1])

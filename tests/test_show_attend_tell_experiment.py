@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 import torch
 
-from attnmem_core import intervals, runs
-from attnmem_core.data import scenes
+from attnmem_core import intervals
+from attnmem_core.data import fashion_mnist, scenes
 from attnmem_core.data.scenes import Item
 from attnmem_core.experiments import show_attend_tell as cx
 from attnmem_core.runner import REPO
@@ -147,22 +147,47 @@ def test_captions_and_their_word_maps_for_a_test_set(data):
 
 
 def test_bleu_by_items_groups_the_test_scenes_by_their_item_count(data):
-    result = runs.TrainedRun(
-        cx.RunSpec("soft", 0, SMOKE),
-        [],
-        {"hypotheses": [cx.encode(refs[0]) for refs in data.test.references]},
-        {},
-        0,
-        0.0,
-        0.0,
-        False,
-    )
-    frame = cx.bleu_by_items([result], data)
+    captions = cx.Decoded("soft", 0, [cx.encode(refs[0]) for refs in data.test.references], [])
+    frame = cx.bleu_by_items([captions], data)
     counts = [len(items) for items in data.test.items]
     assert frame.set_index("items")["scenes"].to_dict() == {n: counts.count(n) for n in sorted(set(counts))}
     bleu4 = frame.set_index("items")["BLEU-4"]
     assert bleu4.drop(1).tolist() == pytest.approx([100.0] * (len(bleu4) - 1))  # a reference among its own: 100
-    assert bleu4[1] < 100  # ...except where captions of 2 words hold no 4-gram
+
+
+def test_the_coco_scorer_does_not_count_a_short_right_caption_as_a_miss():
+    hypotheses = [["a", "coat"], ["a", "b", "c", "d"]]
+    coco = cx.coco_bleu(hypotheses, [[h] for h in hypotheses])
+    assert coco["BLEU-4"] == pytest.approx(100.0, abs=1e-4) and cx.bleu(hypotheses, [[h] for h in hypotheses])[
+        "BLEU-4"
+    ] == pytest.approx(100 * (2 / 3 * 1 / 2) ** 0.25)
+    assert cx.coco_bleu([["the", "cat", "the", "cat"]], [[["the", "cat", "sat"], ["a", "cat"]]])[
+        "BLEU-1"
+    ] == pytest.approx(50.0)
+
+
+def test_grounded_counts_check_items_regions_and_relations_against_the_scene():
+    coat, bag = fashion_mnist.CLASSES.index("coat"), fashion_mnist.CLASSES.index("bag")
+    items = [Item(coat, (0, 0, 20, 20), 0, 1), Item(bag, (40, 40, 60, 60), 1, 1)]
+    right = cx.grounded_counts("a coat above a bag".split(), items, 64)
+    assert right == {
+        "named": 2,
+        "present": 2,
+        "right items": 2,
+        "parsed": 1,
+        "regions": 0,
+        "right regions": 0,
+        "relations": 1,
+        "right relations": 1,
+        "chance relations": 0.5,  # the coat is above and left of the bag: two of the four relations hold
+    }
+    wrong = cx.grounded_counts("a bag above a coat and a coat".split(), items, 64)
+    assert (wrong["right items"], wrong["named"], wrong["relations"], wrong["right relations"]) == (2, 3, 2, 0)
+    dress = cx.grounded_counts("a dress above a bag".split(), items, 64)  # no dress: a recognition error only
+    assert (dress["right items"], dress["named"], dress["relations"]) == (1, 2, 0)
+    alone = cx.grounded_counts("one coat at the bottom".split(), items[:1], 64)
+    assert (alone["regions"], alone["right regions"]) == (1, 0)  # the coat's centre is in the top third
+    assert cx.grounded_counts("coat a the".split(), items, 64)["parsed"] == 0
 
 
 def test_nltk_counts_a_caption_shorter_than_n_as_one_missed_n_gram():
@@ -188,10 +213,19 @@ def test_quantities_compare_models_over_their_seeds_with_welch_intervals():
         "hard": (25.0, 26.5, 26.0),
         "none": (20.0, 21.0, 22.0),
         "soft, λ = 0": (29.0, 30.0, 31.5),
+        "soft, λ = 0.1": (30.0, 31.0, 31.5),
+        "hard, caption credit": (20.0, 22.0, 21.5),
     }
     frame = pd.DataFrame(
         [
-            {"model": m, "seed": s, "BLEU-4": b, "correctness ratio": 2.0 + s / 10, "coverage penalty": 10.0 - b / 10}
+            {
+                "model": m,
+                "seed": s,
+                "BLEU-4": b,
+                "correctness ratio": 2.0 + s / 10,
+                "coverage penalty": 10.0 - b / 10,
+                **{metric: b / 100 for metric in ("relation accuracy", "position accuracy", "item recall")},
+            }
             for m, bs in bleu.items()
             for s, b in zip(seeds, bs)
         ]
@@ -211,3 +245,8 @@ def test_quantities_compare_models_over_their_seeds_with_welch_intervals():
     assert growth.interval.value == pytest.approx(9.0 - 3.0) and growth.unit == "BLEU"
     assert measured["soft − soft, λ = 0 coverage penalty"].runs == {"soft": -1, "soft, λ = 0": +1}
     assert measured["hard correctness"].interval == intervals.mean([2.0, 2.1, 2.2])
+    relation = measured["hard − none relation accuracy"]
+    expected = intervals.difference(bleu["hard"], bleu["none"])
+    assert relation.unit == "pp" and relation.interval.value == pytest.approx(expected.value)
+    assert (relation.interval.low, relation.interval.high) == pytest.approx((expected.low, expected.high))
+    assert measured["hard − hard, caption credit BLEU-4"].runs == {"hard": +1, "hard, caption credit": -1}

@@ -56,13 +56,13 @@ def test_hard_attention_returns_the_sampled_annotation_its_log_probability_and_t
     hard = HardAttention(D, H, A)
     keys = hard.scores.keys(a)
     torch.manual_seed(1)
-    z, α, log_p, entropy = hard(a, keys, h, sample=True)
+    z, α, log_p, entropy = hard(a, keys, h, locations="sampled")
     torch.manual_seed(1)
     s = torch.multinomial(α, 1).squeeze(1)
     assert torch.equal(z, a[torch.arange(B), s])
     assert torch.allclose(log_p, α[torch.arange(B), s].log())
     assert torch.allclose(entropy, -(α * α.log()).sum(-1))
-    z, _, log_p, _ = hard(a, keys, h, sample=False)
+    z, _, log_p, _ = hard(a, keys, h, locations="expected")
     assert log_p is None and torch.allclose(z, expected_context(α, a))
 
 
@@ -75,7 +75,7 @@ def test_hard_samples_follow_alpha_and_never_pick_a_masked_location():
         hard.scores.v.weight.mul_(20)  # a peaked α, far from uniform
     mask = torch.ones(n, L, dtype=torch.bool)
     mask[:, 0] = False
-    z, α, _, entropy = hard(a, hard.scores.keys(a), h, sample=True, mask=mask)
+    z, α, _, entropy = hard(a, hard.scores.keys(a), h, locations="sampled", mask=mask)
     picked = (z.unsqueeze(1) == a).all(-1).float().mean(0)
     assert picked[0] == 0 and torch.allclose(picked, α[0], atol=0.015)
     assert torch.isfinite(entropy).all()
@@ -115,7 +115,7 @@ def test_the_sampled_estimator_averages_to_the_exact_gradient():
     α = hard.scores.log_weights(keys, h)[0].exp()
     costs = ((a[0] - target) ** 2).sum(-1)
     exact = torch.autograd.grad(α @ costs, list(hard.parameters()))
-    z, _, log_p, _ = hard(a.expand(n, L, D), hard.scores.keys(a.expand(n, L, D)), h.expand(n, H), sample=True)
+    z, _, log_p, _ = hard(a.expand(n, L, D), hard.scores.keys(a.expand(n, L, D)), h.expand(n, H), locations="sampled")
     sampled_cost = ((z - target) ** 2).sum(-1)
     estimate = torch.autograd.grad(
         reinforce_surrogate(sampled_cost, log_p, float(costs.mean())).mean(), list(hard.parameters())

@@ -70,10 +70,15 @@ class SoftAttention(nn.Module):
         return β * expected_context(α, annotations), α, β
 
 
-class HardAttention(nn.Module):
-    """ẑ_t = a_{s_t} with s_t ~ Multinoulli(α_t) (Eq. 8), or the expectation Σ_i α_ti a_i when `sample` is False.
+LOCATIONS = ("sampled", "expected", "argmax")
 
-    Returns (ẑ_t, α_t, log p(s_t) or None, H(α_t)); the entropy H is the bonus term of Eq. 12.
+
+class HardAttention(nn.Module):
+    """ẑ_t = a_{s_t} with s_t ~ Multinoulli(α_t) (Eq. 8) when `locations` is "sampled", the expectation
+    Σ_i α_ti a_i when "expected" (the authors' code trains on it half the time), a_{argmax α_t} when "argmax".
+
+    Returns (ẑ_t, α_t, log p(s_t) or None, H(α_t)); log p(s_t) only for sampled locations; the entropy H is the
+    bonus term of Eq. 12.
     """
 
     def __init__(self, annotation_size: int, hidden_size: int, attention_size: int):
@@ -86,27 +91,45 @@ class HardAttention(nn.Module):
         keys: torch.Tensor,
         h: torch.Tensor,
         *,
-        sample: bool,
+        locations: str,
         mask: torch.Tensor | None = None,
     ):
         log_α = self.scores.log_weights(keys, h, mask)
         α = log_α.exp()
         entropy = -(α * log_α.clamp_min(torch.finfo(log_α.dtype).min)).sum(-1)  # 0·log 0 = 0 at masked places
-        if not sample:
+        if locations == "expected":
             return expected_context(α, annotations), α, None, entropy
-        s = torch.multinomial(α.detach(), 1)  # (B, 1)
+        if locations == "sampled":
+            s = torch.multinomial(α.detach(), 1)  # (B, 1)
+        elif locations == "argmax":
+            s = α.detach().argmax(-1, keepdim=True)
+        else:
+            raise ValueError(f"locations={locations!r}; choose one of {', '.join(LOCATIONS)}")
         z = annotations.gather(1, s.unsqueeze(-1).expand(-1, -1, annotations.shape[-1])).squeeze(1)
-        return z, α, log_α.gather(1, s).squeeze(1), entropy
+        return z, α, log_α.gather(1, s).squeeze(1) if locations == "sampled" else None, entropy
 
 
 def reinforce_surrogate(
-    cost: torch.Tensor, log_p_samples: torch.Tensor, baseline: float | torch.Tensor
+    cost: torch.Tensor, log_p_samples: torch.Tensor, baseline: float | torch.Tensor, scale: float = 1.0
 ) -> torch.Tensor:
-    """Per example C + (C − b)·log p(s), whose gradient is the estimate ∇C + (C − b)∇log p(s) of ∇E_s[C] (Eq. 12).
+    """Per example C + scale·(C − b)·log p(s), whose gradient is the estimate ∇C + scale·(C − b)∇log p(s) of
+    ∇E_s[C] (Eq. 12; the score-function term scaled by `scale`, 1/10 in the authors' code).
 
     cost (B,) is C(s) for the sampled locations, log_p_samples (B,) is Σ_t log p(s_t); (C − b) is a constant.
     """
-    return cost + (cost - baseline).detach() * log_p_samples
+    return cost + scale * (cost - baseline).detach() * log_p_samples
+
+
+def per_word_reinforce_surrogate(
+    word_costs: torch.Tensor, log_p_samples: torch.Tensor, baseline: float | torch.Tensor, scale: float = 0.1
+) -> torch.Tensor:
+    """Per example Σ_t [c_t + scale·(c_t − b)·log p(s_t)]: each location s_t credited with the cost of its own word
+    c_t = −log p(y_t | s_≤t, y_<t) only, as the authors' code does by default (its `RL_sumCost=False`, scale 1/10).
+
+    word_costs, log_p_samples (B, T), zero past each caption's end; (c_t − b) is a constant. Crediting s_t with
+    c_t alone leaves out the effect of s_t on later words, so this is a lower-variance, biased estimate of Eq. 12.
+    """
+    return (word_costs + scale * (word_costs - baseline).detach() * log_p_samples).sum(1)
 
 
 def doubly_stochastic_penalty(α: torch.Tensor, steps: torch.Tensor | None = None) -> torch.Tensor:

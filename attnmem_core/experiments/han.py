@@ -3,17 +3,27 @@
 `prepare` turns the reviews into documents of word ids once: a Punkt model and a vocabulary
 (the paper's cut-off: words seen 5 times or fewer become UNK) from the training reviews,
 and word2vec embeddings trained on them (the paper's initialisation of W_e). A `RunSpec`
-trains one model from one seed, keeps the epoch with the best validation accuracy, and
-returns its test predictions and attention weights; `runs.run_all` runs many side by side
-(or reads them from the trained-model cache). `bag_of_words` fits the logistic-regression baselines, which
-need no seed. `quantities` and `convergence_states` are what the chapter's claims are judged on.
+trains one model from one seed until `EARLY_STOPPING` ends it (validation accuracy, a stated
+patience), keeps the evaluation with the best validation accuracy, and returns its test
+predictions and attention weights; `runs.run_all` runs many side by side (or reads them from
+the trained-model cache). The learning rate is chosen on validation accuracy only
+(`selection_plan`, `chosen_learning_rate`). `bag_of_words` fits the logistic-regression
+baselines, which need no seed.
+
+Two analyses go past the paper's figures. `sentence_hits`: does the sentence with the largest
+α_i carry the review's label, by a bag-of-words model that scores each sentence alone? And
+`transfer_plan`: the word context vector u_w of HN-ATT trained on the short reviews, frozen into
+an HN-ATT trained on the long ones, against a u_w trained there and one frozen at random (the
+essay's claim that a trained context vector is bound to its task). `quantities` and
+`convergence_states` are what the chapter's claims are judged on.
 """
 
 from __future__ import annotations
 
 import copy
 import html
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -33,37 +43,80 @@ from attnmem_core.runtime import seed_everything
 from attnmem_core.tables import mean_spread
 from attnmem_core.training import train
 
-# Yang et al. 2016, Table 2, accuracy (%). The Amazon cells are not yet checked against the paper; the
-# paper's flat baseline here is its LSTM, and it has no bag-of-words logistic regression row.
+# Yang et al. 2016, Table 2, accuracy (%): our model → (the paper's row, its numbers). The Amazon cells are not
+# yet checked against the paper. The paper's flat baseline is an LSTM whose word states are averaged, so it stands
+# beside our flat GRU without attention; the paper has no flat model with attention.
 PAPER_TABLE2 = {
-    "HN-ATT": {"Yelp'15": 71.0, "Amazon (unconfirmed)": 63.6},
-    "HN-AVE": {"Yelp'15": 69.9, "Amazon (unconfirmed)": 62.9},
-    "GRU-ATT (flat)": {"Yelp'15": 58.2},
+    "HN-ATT": ("HN-ATT", {"Yelp'15": 71.0, "Amazon (unconfirmed)": 63.6}),
+    "HN-AVE": ("HN-AVE", {"Yelp'15": 69.9, "Amazon (unconfirmed)": 62.9}),
+    "GRU-AVE (flat)": ("LSTM", {"Yelp'15": 58.2}),
 }
 NEURAL = tuple(han.MODELS)
 EMBEDDINGS = ("word2vec", "random")
 MIN_COUNT = 6  # "We only retain words appearing more than 5 times in building the vocabulary"
-# A run has converged when its validation accuracy stopped rising over the last half of its updates
-# (convergence.Rule); with one evaluation per epoch that takes at least three epochs to tell.
-CONVERGENCE = convergence.Rule("valid_accuracy", "max")
+PARTS = ("all", "short", "long")  # every review; those with at most, or more than, the median number of sentences
+CONTEXTS = ("trained", "transferred", "frozen")  # u_w learned, taken from another model and frozen, frozen at init
+
+
+@dataclass(frozen=True)
+class EarlyStopping:
+    """Training stops once `patience` evaluations in a row bring no better validation accuracy; a run has converged
+    when it stopped so, and not when it ran out of epochs with its best accuracy among its last evaluations."""
+
+    metric: str = "valid_accuracy"
+    patience: int = 3
+
+    def text(self) -> str:
+        return (
+            f"training stops once {self.patience} evaluations in a row bring no better {self.metric}, and a run has "
+            f"converged when it stopped so, not by running out of epochs"
+        )
+
+    def stop(self, history: list[dict]) -> bool:
+        values = [row[self.metric] for row in history]
+        return len(values) - 1 - int(np.argmax(values)) >= self.patience
+
+    def judge(self, history: list[dict]) -> convergence.Convergence:
+        if not history:
+            raise ValueError(f"no validation history to judge {self.metric} on; evaluate during training")
+        values = [row[self.metric] for row in history]
+        best = int(np.argmax(values))  # the first of equal values: a tie is no improvement
+        step = int(history[-1]["step"])
+        if self.stop(history):
+            reason = f"{self.metric} best at update {history[best]['step']:,}, no better in the {self.patience} after"
+            return convergence.Convergence(True, reason, step, 0.0)
+        if len(values) <= self.patience:
+            reason = f"only {len(values)} evaluation(s) by update {step:,}, too few for a patience of {self.patience}"
+            return convergence.Convergence(False, reason, step, math.nan)
+        earlier = max(values[: len(values) - self.patience])
+        gain = (max(values) - earlier) / earlier if earlier else math.inf
+        reason = f"{self.metric} still rose {gain:.1%} within its last {self.patience} evaluations, to update {step:,}"
+        return convergence.Convergence(False, reason, step, float(gain))
+
+
+EARLY_STOPPING = EarlyStopping()
 
 
 @dataclass(frozen=True)
 class Scale:
-    """What a profile runs. The paper: 200-d word2vec, GRUs of 50 per direction, batch 64, SGD with momentum."""
+    """What a profile runs. The paper: 200-d word2vec, GRUs of 50 per direction, batch 64, SGD with momentum and
+    its learning rate picked on validation; here Adam, its learning rate picked on validation from
+    `learning_rates` (HN-ATT, first seed), every run early-stopped (`EARLY_STOPPING`) within `epochs`."""
 
-    epochs: int
+    epochs: int  # the most a run may take; early stopping usually ends it sooner
     seeds: tuple[int, ...]
     workers: int
     embedding_dim: int = 200
     hidden_size: int = 50
     batch_size: int = 64
-    learning_rate: float = 2e-3  # Adam: converges in the few epochs a laptop allows
+    learning_rates: tuple[float, ...] = (1e-3, 2e-3, 4e-3)
+    evaluations_per_epoch: int = 2
     max_sentences: int | None = None  # keep the first sentences of a long review...
     max_words: int | None = None  # ...and the first words of a long sentence
     limit: int | None = None  # smoke: the first reviews of each split only
     word2vec_epochs: int = 5  # gensim's default
     random_init_models: tuple[str, ...] = NEURAL  # the models also trained from random embeddings
+    transfer_seeds: int = 5  # the first seeds, for the context-vector transfer runs
 
 
 PROFILES = {
@@ -77,18 +130,22 @@ PROFILES = {
         max_words=20,
         limit=200,
         word2vec_epochs=1,
+        learning_rates=(2e-3, 4e-3),
+        evaluations_per_epoch=1,
         random_init_models=("HN-ATT",),
+        transfer_seeds=1,
     ),
     "cpu": Scale(
-        epochs=2,
+        epochs=8,
         seeds=(0, 1, 2, 3, 4),
         workers=2,
         embedding_dim=100,
         max_sentences=12,
         max_words=30,
-        random_init_models=("HN-ATT",),
+        learning_rates=(2e-3, 4e-3),
+        random_init_models=(),
     ),
-    "gpu": Scale(epochs=10, seeds=tuple(range(10)), workers=1, learning_rate=1e-3),
+    "gpu": Scale(epochs=20, seeds=tuple(range(10)), workers=1, learning_rates=(5e-4, 1e-3, 2e-3, 4e-3)),
 }
 
 
@@ -104,6 +161,15 @@ class Corpus:
     word2vec: torch.Tensor
     kept: float  # the share of the training reviews' words that the shortening keeps
     identity: dict  # what decides all of the above: part of every trained model's cache key
+    short_at_most: int = 0  # the training reviews' median number of sentences: the short ones have no more
+
+    def part(self, name: str, split: str) -> np.ndarray:
+        """The indices of the `split` reviews in part `name` of PARTS."""
+        sentences = np.array([len(d) for d in self.ids[split]])
+        if name not in PARTS:
+            raise ValueError(f"part={name!r}; choose one of {', '.join(PARTS)}")
+        keep = {"all": sentences > 0, "short": sentences <= self.short_at_most, "long": sentences > self.short_at_most}
+        return np.flatnonzero(keep[name])
 
 
 def prepare(data: FineFoods, scale: Scale, seed: int = 0) -> Corpus:
@@ -126,7 +192,9 @@ def prepare(data: FineFoods, scale: Scale, seed: int = 0) -> Corpus:
         "seed": seed,
         **{k: getattr(scale, k) for k in ("embedding_dim", "max_sentences", "max_words", "limit", "word2vec_epochs")},
     }
-    return Corpus(words, ids, labels, vocabulary, word2vec(words["train"], vocabulary, scale, seed), kept, identity)
+    vectors = word2vec(words["train"], vocabulary, scale, seed)
+    short_at_most = int(np.median([len(d) for d in words["train"]]))
+    return Corpus(words, ids, labels, vocabulary, vectors, kept, identity, short_at_most)
 
 
 def _count(documents: list[text.Document]) -> int:
@@ -162,7 +230,9 @@ def word2vec(documents: list[text.Document], vocabulary: text.Vocabulary, scale:
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One model from one seed, trained for `epochs` and tested at its best validation epoch."""
+    """One model from one seed, trained on the `part` of the reviews until early stopping (within `epochs`) and
+    tested, on the same part, at its best validation evaluation. For HN-ATT, `context` says whether u_w is learned,
+    frozen at `u_w` (taken from another model), or frozen at its random initialisation."""
 
     model: str
     embedding: str
@@ -172,10 +242,24 @@ class RunSpec:
     learning_rate: float
     embedding_dim: int
     hidden_size: int
+    evaluations_per_epoch: int = 1
+    patience: int = EARLY_STOPPING.patience
+    part: str = "all"
+    context: str = "trained"
+    u_w: tuple[float, ...] | None = None
+
+    def __post_init__(self):
+        if self.context not in CONTEXTS:
+            raise ValueError(f"context={self.context!r}; choose one of {', '.join(CONTEXTS)}")
+        if (self.context == "transferred") != (self.u_w is not None):
+            raise ValueError("a transferred context needs its u_w, and only a transferred one takes one")
+        if self.context != "trained" and self.model != "HN-ATT":
+            raise ValueError(f"only HN-ATT has a word context vector to freeze, not {self.model}")
 
     @property
     def label(self) -> str:
-        return f"{self.model} {self.embedding} seed {self.seed}"
+        where = "" if self.part == "all" else f" {self.part} reviews, {self.context} u_w"
+        return f"{self.model} {self.embedding}{where} lr {self.learning_rate:g} seed {self.seed}"
 
     def cache_key(self, corpus: Corpus, device: torch.device) -> dict:
         return {**asdict(self), "corpus": corpus.identity, "device": device.type}
@@ -198,32 +282,41 @@ class RunSpec:
         if self.embedding == "word2vec":
             with torch.no_grad():
                 model.embed.weight.copy_(corpus.word2vec)
-        optimizer = torch.optim.Adam(model.parameters(), lr=self.learning_rate)
-        train_ids, valid_ids = corpus.ids["train"], corpus.ids["valid"]
-        steps_per_epoch = -(-len(train_ids) // self.batch_size)
+        if self.context != "trained":
+            u_w = model.word_pool.attention.u_ctx
+            if self.u_w is not None:
+                with torch.no_grad():
+                    u_w.copy_(torch.tensor(self.u_w))
+            u_w.requires_grad_(False)
+        optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=self.learning_rate)
+        split = {name: corpus.part(self.part, name) for name in ("train", "valid", "test")}
+        ids = {name: [corpus.ids[name][i] for i in index] for name, index in split.items()}
+        labels = {name: corpus.labels[name][torch.from_numpy(index)] for name, index in split.items()}
+        steps_per_evaluation = max(1, -(-len(ids["train"]) // self.batch_size) // self.evaluations_per_epoch)
         best = {"valid_accuracy": -1.0}
 
         def evaluate():
-            accuracy = scores(corpus.labels["valid"], predict(model, valid_ids, device)[0])["accuracy"]
+            accuracy = scores(labels["valid"], predict(model, ids["valid"], device)[0])["accuracy"]
             if accuracy > best["valid_accuracy"]:
                 best.update(valid_accuracy=accuracy, state=copy.deepcopy(model.state_dict()))
             return {"valid_accuracy": accuracy}
 
         history = train(
             model,
-            text.length_batches(train_ids, corpus.labels["train"], self.batch_size, self.seed),
-            steps=self.epochs * steps_per_epoch,
+            text.length_batches(ids["train"], labels["train"], self.batch_size, self.seed),
+            steps=self.epochs * self.evaluations_per_epoch * steps_per_evaluation,
             optimizer=optimizer,
             loss_fn=nn.functional.cross_entropy,
             device=device,
             evaluate=evaluate,
-            eval_every=steps_per_epoch,
+            eval_every=steps_per_evaluation,
             clip_norm=5.0,
             desc=self.label,
             progress=False,
+            stop=EarlyStopping(patience=self.patience).stop,
         )
         model.load_state_dict(best["state"])
-        predictions, word_weights, sentence_weights = predict(model, corpus.ids["test"], device)
+        predictions, word_weights, sentence_weights = predict(model, ids["test"], device)
         return runs.payload(
             model,
             history,
@@ -232,32 +325,65 @@ class RunSpec:
                 "predictions": torch.from_numpy(predictions),
                 "word_weights": [None if w is None else [torch.from_numpy(a) for a in w] for w in word_weights],
                 "sentence_weights": [None if w is None else torch.from_numpy(w) for w in sentence_weights],
-                **scores(corpus.labels["test"], predictions),
+                "test_index": torch.from_numpy(split["test"]),
+                **scores(labels["test"], predictions),
             },
         )
 
 
-def plan(scale: Scale, seeds: list[int], epochs: int) -> list[RunSpec]:
+def _spec(scale: Scale, model: str, embedding: str, seed: int, epochs: int, learning_rate: float, **part) -> RunSpec:
+    return RunSpec(
+        model,
+        embedding,
+        seed,
+        epochs,
+        scale.batch_size,
+        learning_rate,
+        scale.embedding_dim,
+        scale.hidden_size,
+        scale.evaluations_per_epoch,
+        **part,
+    )
+
+
+def selection_plan(scale: Scale, seeds: list[int], epochs: int) -> list[RunSpec]:
+    """HN-ATT from the first seed at each of the profile's learning rates: the choice is made on validation."""
+    return [_spec(scale, "HN-ATT", "word2vec", seeds[0], epochs, rate) for rate in scale.learning_rates]
+
+
+def chosen_learning_rate(selection: list[runs.TrainedRun]) -> float:
+    """The learning rate whose run reached the best validation accuracy (the smaller one on a tie)."""
+    best = max(selection, key=lambda r: (r.outputs["best_valid_accuracy"], -r.spec.learning_rate))
+    return best.spec.learning_rate
+
+
+def plan(scale: Scale, seeds: list[int], epochs: int, learning_rate: float) -> list[RunSpec]:
     """Every neural model from word2vec (the paper's setting), and `random_init_models` from random embeddings."""
-
-    def spec(model, embedding, seed):
-        return RunSpec(
-            model,
-            embedding,
-            seed,
-            epochs,
-            scale.batch_size,
-            scale.learning_rate,
-            scale.embedding_dim,
-            scale.hidden_size,
-        )
-
     return [
-        spec(m, e, s)
+        _spec(scale, m, e, s, epochs, learning_rate)
         for s in seeds
         for e in EMBEDDINGS
         for m in (NEURAL if e == "word2vec" else scale.random_init_models)
     ]
+
+
+def transfer_sources(scale: Scale, seeds: list[int], epochs: int, learning_rate: float) -> list[RunSpec]:
+    """HN-ATT on the short reviews, from the first `transfer_seeds` seeds: where each transferred u_w comes from."""
+    return [
+        _spec(scale, "HN-ATT", "word2vec", s, epochs, learning_rate, part="short")
+        for s in seeds[: scale.transfer_seeds]
+    ]
+
+
+def transfer_plan(sources: list[runs.TrainedRun]) -> list[RunSpec]:
+    """For each source run, HN-ATT on the long reviews from the same seed three times: u_w trained there, u_w frozen
+    at the source's, u_w frozen at its own random initialisation. All else is trained from scratch."""
+    plans = []
+    for source in sources:
+        u_w = tuple(source.state_dict["word_pool.attention.u_ctx"].tolist())
+        target = replace(source.spec, part="long")
+        plans += [target, replace(target, context="transferred", u_w=u_w), replace(target, context="frozen")]
+    return plans
 
 
 def scores(y_true, y_pred) -> dict[str, float]:
@@ -286,23 +412,27 @@ def predict(model: nn.Module, documents, device, batch_size: int = 128):
     return labels, word_weights, sentence_weights
 
 
-def bag_of_words(corpus: Corpus, *, tfidf: bool, ngrams: tuple[int, int]) -> dict:
-    """Logistic regression on word counts (or TF-IDF), its inverse regularisation C picked on validation."""
+def _joined(documents: list[text.Document]) -> list[str]:
+    return [" ".join(w for s in d for w in s) for d in documents]
 
-    def joined(split):
-        return [" ".join(w for s in d for w in s) for d in corpus.words[split]]
 
+def fit_bag_of_words(corpus: Corpus, *, tfidf: bool, ngrams: tuple[int, int]):
+    """(vectorizer, logistic regression) on word counts (or TF-IDF), its inverse regularisation C picked on
+    validation accuracy."""
     options = dict(tokenizer=str.split, token_pattern=None, lowercase=False, ngram_range=ngrams, min_df=2)
     vectorizer = TfidfVectorizer(sublinear_tf=True, **options) if tfidf else CountVectorizer(binary=True, **options)
-    x = {
-        split: (vectorizer.fit_transform if split == "train" else vectorizer.transform)(joined(split))
-        for split in ("train", "valid", "test")
-    }
-    y = {split: corpus.labels[split].numpy() for split in x}
-    fits = [LogisticRegression(C=C, solver="liblinear").fit(x["train"], y["train"]) for C in (0.1, 0.3, 1.0, 3.0, 10.0)]
-    best = max(fits, key=lambda f: (f.predict(x["valid"]) == y["valid"]).mean())
-    predictions = best.predict(x["test"])
-    return {"C": best.C, "predictions": predictions, **scores(y["test"], predictions)}
+    x_train = vectorizer.fit_transform(_joined(corpus.words["train"]))
+    x_valid = vectorizer.transform(_joined(corpus.words["valid"]))
+    y_train, y_valid = corpus.labels["train"].numpy(), corpus.labels["valid"].numpy()
+    fits = [LogisticRegression(C=C, solver="liblinear").fit(x_train, y_train) for C in (0.1, 0.3, 1.0, 3.0, 10.0)]
+    return vectorizer, max(fits, key=lambda f: (f.predict(x_valid) == y_valid).mean())
+
+
+def bag_of_words(corpus: Corpus, *, tfidf: bool, ngrams: tuple[int, int]) -> dict:
+    """`fit_bag_of_words`'s test predictions and scores."""
+    vectorizer, model = fit_bag_of_words(corpus, tfidf=tfidf, ngrams=ngrams)
+    predictions = model.predict(vectorizer.transform(_joined(corpus.words["test"])))
+    return {"C": model.C, "predictions": predictions, **scores(corpus.labels["test"].numpy(), predictions)}
 
 
 def majority_class(corpus: Corpus) -> dict:
@@ -344,13 +474,9 @@ def gap(ours: list[float], other: list[float], items: int, deterministic: bool =
     return intervals.rate_difference(ours, other, items)
 
 
-PEER_COLUMN = "reported earlier on this test set"
-
-
-def table2(frame: pd.DataFrame, baselines: dict[str, dict], peers: dict[str, str], items: int) -> pd.DataFrame:
+def table2(frame: pd.DataFrame, baselines: dict[str, dict], items: int) -> pd.DataFrame:
     """Accuracy and macro-F1 (%) per model, HN-ATT's difference to each with its interval (`gap`, on `items` test
-    reviews), the paper's numbers beside, and `peers`, accuracies reported earlier for peer systems on this test
-    set (a row of its own if not measured)."""
+    reviews), and the paper's row that answers ours with its numbers."""
     reference = per_seed(frame, "HN-ATT")
     rows = []
     entries = [(m, "word2vec") for m in NEURAL] + [
@@ -364,19 +490,17 @@ def table2(frame: pd.DataFrame, baselines: dict[str, dict], peers: dict[str, str
     for name, result in baselines.items():
         difference = gap(reference, [result["accuracy"]], items, deterministic=True)
         rows.append(_row(name, [result["accuracy"]], [result["macro_f1"]], difference))
-    rows += [{"model": f"{name} (not measured here)"} for name in peers if name not in baselines]
-    table = pd.DataFrame(rows).set_index("model").fillna("")
-    table[PEER_COLUMN] = [peers.get(name.removesuffix(" (not measured here)"), "") for name in table.index]
-    return table
+    return pd.DataFrame(rows).set_index("model").fillna("")
 
 
 def _row(name: str, accuracy: list[float], f1: list[float], difference: intervals.Interval | None) -> dict:
-    paper = PAPER_TABLE2.get(name, {})
+    paper_row, paper = PAPER_TABLE2.get(name, ("—", {}))
     return {
         "model": name,
         "accuracy (%)": mean_spread(accuracy, scale=100, digits=1),
         "macro-F1 (%)": mean_spread(f1, scale=100, digits=1),
         "HN-ATT − this (pp, 95 % interval)": "" if difference is None else difference.scaled(100).text(digits=1),
+        "the paper's row": paper_row,
         **{f"paper {k}": f"{v:.1f}" for k, v in paper.items()},
     }
 
@@ -467,20 +591,34 @@ def shift_interval(weights: pd.DataFrame, measure: str) -> intervals.Interval:
 
 
 def run_name(run: runs.TrainedRun) -> str:
-    """'HN-ATT', or 'HN-ATT (random embeddings)': a model over its seeds, as the claims and tables name it."""
-    return run.spec.model if run.spec.embedding == "word2vec" else f"{run.spec.model} ({run.spec.embedding} embeddings)"
+    """'HN-ATT', 'HN-ATT (random embeddings)' or 'HN-ATT long, transferred u_w': a model over its seeds, as the
+    claims and tables name it."""
+    spec = run.spec
+    name = spec.model if spec.embedding == "word2vec" else f"{spec.model} ({spec.embedding} embeddings)"
+    return name if spec.part == "all" else f"{name} {spec.part}, {spec.context} u_w"
 
 
 def convergence_states(results: list[runs.TrainedRun]) -> dict[str, list[convergence.Convergence]]:
-    """Model name → CONVERGENCE's answer for each of its runs (one per seed)."""
-    return convergence.by_run(CONVERGENCE, ((run_name(r), r.history) for r in results))
+    """Model name → EARLY_STOPPING's answer for each of its runs (one per seed)."""
+    judged: dict[str, list[convergence.Convergence]] = {}
+    for r in results:
+        judged.setdefault(run_name(r), []).append(EarlyStopping(patience=r.spec.patience).judge(r.history))
+    return judged
 
 
-def quantities(results: list[runs.TrainedRun], weights: pd.DataFrame, items: int) -> list[claims.Quantity]:
-    """HN-ATT's test accuracy minus every other word2vec model's (points, `gap`), and the context shifts of ln α and
-    ln α·T on HN-ATT (`shift_interval`; more training is taken to sharpen them, as it sharpens the attention)."""
+def quantities(
+    results: list[runs.TrainedRun],
+    weights: pd.DataFrame,
+    items: int,
+    hits: pd.DataFrame,
+    transfer: list[runs.TrainedRun],
+) -> list[claims.Quantity]:
+    """HN-ATT's test accuracy minus every other word2vec model's (points, `gap`); the context shifts of ln α and
+    ln α·T on HN-ATT (`shift_interval`; more training is taken to sharpen them, as it sharpens the attention); its
+    label-sentence hits over chance (`sentence_hits`); and on the long reviews, the accuracy of a u_w trained there
+    minus a transferred one, and a transferred one minus one frozen at random (`transfer_plan`)."""
     accuracy: dict[str, list[float]] = {}
-    for r in sorted(results, key=lambda r: r.spec.seed):
+    for r in sorted([*results, *transfer], key=lambda r: r.spec.seed):
         accuracy.setdefault(run_name(r), []).append(r.outputs["accuracy"])
     measured = [
         claims.between(
@@ -498,7 +636,52 @@ def quantities(results: list[runs.TrainedRun], weights: pd.DataFrame, items: int
         claims.of_model(f"shift of ln {measure}", shift_interval(weights, measure), "ln", "HN-ATT", "higher")
         for measure in ("α", "α·T")
     ]
+    measured.append(
+        claims.of_model("label-sentence hits ÷ chance", intervals.mean(list(hits["ratio"])), "×", "HN-ATT", "higher")
+    )
+    long_items = len(transfer[0].outputs["predictions"]) if transfer else 0
+    for a, b in (("trained", "transferred"), ("transferred", "frozen")):
+        names = [f"HN-ATT long, {context} u_w" for context in (a, b)]
+        if names[0] in accuracy and names[1] in accuracy:
+            difference = gap(accuracy[names[0]], accuracy[names[1]], long_items).scaled(100)
+            measured.append(claims.between(f"{a} − {b} u_w accuracy", difference, "pp", *names, "higher"))
     return measured
+
+
+# ---- Sentence attention: does the heaviest sentence carry the label? ----------------------------
+
+
+def sentence_log_odds(corpus: Corpus, vectorizer, model) -> list[np.ndarray]:
+    """For each test review, each sentence's log-odds for the review's own label by a bag-of-words model
+    (`fit_bag_of_words`, trained on whole training reviews) that reads that sentence alone."""
+    documents = corpus.words["test"]
+    towards_other = model.decision_function(vectorizer.transform([" ".join(s) for d in documents for s in d]))
+    starts = np.cumsum([0] + [len(d) for d in documents])
+    sign = np.where(corpus.labels["test"].numpy() == list(model.classes_).index(1), 1.0, -1.0)
+    return [sign[i] * towards_other[starts[i] : starts[i + 1]] for i in range(len(documents))]
+
+
+def sentence_hits(results: list[runs.TrainedRun], log_odds: list[np.ndarray]) -> pd.DataFrame:
+    """Per HN-ATT run, over the test reviews of two or more sentences: how often the sentence with the largest α_i is
+    the one that speaks most for the review's label (`log_odds`), against chance (the mean of 1/L over those
+    reviews), their ratio, and the mean weight of the first and the last sentence relative to a uniform 1/L."""
+    rows = []
+    for r in results:
+        chosen = [(α.numpy(), odds) for α, odds in zip(r.outputs["sentence_weights"], log_odds) if len(odds) > 1]
+        hits = np.mean([np.argmax(α) == np.argmax(odds) for α, odds in chosen])
+        chance = np.mean([1 / len(odds) for _, odds in chosen])
+        rows.append(
+            {
+                "seed": r.spec.seed,
+                "reviews": len(chosen),
+                "hits": float(hits),
+                "chance": float(chance),
+                "ratio": float(hits / chance),
+                "first sentence α·L": float(np.mean([α[0] * len(α) for α, _ in chosen])),
+                "last sentence α·L": float(np.mean([α[-1] * len(α) for α, _ in chosen])),
+            }
+        )
+    return pd.DataFrame(rows).set_index("seed")
 
 
 # ---- Figures 5/6: reviews shaded by their weights ------------------------------------------

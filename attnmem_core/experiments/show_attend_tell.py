@@ -14,9 +14,20 @@ its validation caption NLL as it trains, which `CONVERGENCE` judges.
 it once over every image: the encoder is frozen, as in the paper, so every run trains its
 decoder on the same annotation grids. A `RunSpec` trains one decoder from one seed (through
 `runs.run_all`, or read from the trained-model cache), captions the test scenes with beam
-search and keeps the attention map of every generated word. The rest turns runs into the chapter's tables:
-BLEU (nltk's corpus BLEU over all references), attention correctness, coverage, BLEU by
-the number of items; `quantities` gives the claims their numbers with intervals over seeds.
+search and keeps the attention map of every generated word; a hard-attention run captions them three ways, reading
+the expected context, the arg-max location or a sampled location at each word. The rest turns runs into the
+chapter's tables: BLEU (the COCO caption evaluation's scorer, `pycocoevalcap`, as the paper used, beside nltk's
+corpus BLEU), the grounded metrics, attention correctness, coverage, BLEU by the number of items; `quantities` gives
+the claims their numbers with intervals over seeds.
+
+Grounded metrics: BLEU compares words with references; the scenes know the truth. A generated caption is read back
+with `scenes.parse` and checked against the scene: item precision and recall (the named classes against the scene's
+items, counted with multiplicity), position-word accuracy (a lone item's region, "at the top", true of its box),
+relation accuracy ("X above Y" true of some item of class X and another of class Y), and the share of captions the
+grammar can read at all. Position and relation accuracy count only statements about items the scene holds (a
+relation between a coat and a bag where the scene has both): naming a wrong item is a recognition error, which item
+precision counts, not an error of where. A captioner without attention cannot know where items are; it is the
+floor.
 
 Attention correctness: for a generated item word (a class name) in a scene holding items
 of that class, the share of the word's attention mass α_t that falls inside their boxes,
@@ -37,6 +48,7 @@ import numpy as np
 import pandas as pd
 import torch
 from nltk.translate.bleu_score import corpus_bleu
+from pycocoevalcap.bleu.bleu import Bleu
 from torch import nn
 
 from attnmem_core import claims, convergence, decoding, intervals, runs, tables
@@ -52,9 +64,19 @@ PAPER_TABLE1 = {"soft": (70.7, 49.2, 34.4, 24.3), "hard": (71.8, 50.4, 35.7, 25.
 PAD, BOS, EOS = 0, 1, 2
 WORDS = ("<pad>", "<bos>", "<eos>", *scenes.VOCABULARY)
 WORD_ID = {w: i for i, w in enumerate(WORDS)}
-# model name → (decoder variant, λ of the doubly stochastic regulariser)
-MODELS = {"soft": ("soft", 1.0), "hard": ("hard", 0.0), "none": ("none", 0.0), "soft, λ = 0": ("soft", 0.0)}
+# model name → (decoder variant, λ of the doubly stochastic regulariser, REINFORCE credit of hard attention)
+MODELS = {
+    "soft": ("soft", 1.0, "word"),
+    "hard": ("hard", 0.0, "word"),
+    "none": ("none", 0.0, "word"),
+    "soft, λ = 0": ("soft", 0.0, "word"),
+    "soft, λ = 0.1": ("soft", 0.1, "word"),
+    "hard, caption credit": ("hard", 0.0, "caption"),
+}
+# how a hard-attention run reads the annotations at test time → the suffix of the name its captions go by
+DECODINGS = {"argmax": "", "expected": " (expected context)", "sampled": " (sampled locations)"}
 BLEU = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4")
+GROUNDED = ("item precision", "item recall", "position accuracy", "relation accuracy", "relation chance", "parsed")
 
 
 @dataclass(frozen=True)
@@ -299,19 +321,27 @@ class RunSpec:
     def cost(self) -> float:
         return {"none": 1, "hard": 2}.get(MODELS[self.model][0], 3)
 
+    @property
+    def decodings(self) -> dict[str, str]:
+        """Test-time location reading → the name its captions go by: three for "hard", arg-max locations for the
+        hard ablation, the expected context (the only one) for soft and none."""
+        if self.model == "hard":
+            return {locations: self.model + suffix for locations, suffix in DECODINGS.items()}
+        return {"argmax" if MODELS[self.model][0] == "hard" else "expected": self.model}
+
     def train(self, data: Prepared, device: torch.device) -> dict:
         scale = self.scale
         seed_everything(self.seed)
         model = self.build(data).to(device)
         model.encoder.load_state_dict(data.encoder_state)
         model.encoder.requires_grad_(False)  # frozen, as the paper froze VGG
-        variant, regularizer = MODELS[self.model]
+        variant, regularizer, credit = MODELS[self.model]
         history = train(
             model.decoder,
             caption_batches(data.features["train"], data, scale.batch_size, self.seed),
             steps=scale.steps,
             optimizer=torch.optim.Adam(model.decoder.parameters(), lr=scale.learning_rate),
-            loss_fn=CaptionLoss(variant, pad_id=PAD, regularizer=regularizer),
+            loss_fn=CaptionLoss(variant, pad_id=PAD, regularizer=regularizer, credit=credit),
             device=device,
             clip_norm=scale.clip_norm,
             desc=self.label,
@@ -319,16 +349,16 @@ class RunSpec:
             eval_every=scale.eval_every,
             evaluate=lambda: {"valid_nll": caption_nll(model.decoder, data, device)},
         )
-        start = time.perf_counter()
-        hypotheses = caption(model, data.test.images, beam=scale.beam, max_words=data.max_words, device=device)
-        decode_seconds = time.perf_counter() - start
-        maps = attention_maps(model, data.features["test"], hypotheses, device)
-        return runs.payload(
-            model,
-            history,
-            {"hypotheses": hypotheses, "maps": [torch.from_numpy(m).half() for m in maps]},
-            decode_seconds,
-        )
+        start, outputs = time.perf_counter(), {}
+        for locations, name in self.decodings.items():
+            model.decoder.test_locations = locations
+            torch.manual_seed(self.seed)  # sampled locations: the same captions on every rerun
+            hypotheses = caption(model, data.test.images, beam=scale.beam, max_words=data.max_words, device=device)
+            torch.manual_seed(self.seed)
+            maps = attention_maps(model, data.features["test"], hypotheses, device)
+            outputs[name] = {"hypotheses": hypotheses, "maps": [torch.from_numpy(m).half() for m in maps]}
+        model.decoder.test_locations = "expected"
+        return runs.payload(model, history, {"decodings": outputs}, time.perf_counter() - start)
 
 
 @torch.no_grad()
@@ -354,7 +384,7 @@ def plan(scale: Scale, seeds: list[int], steps: int) -> list[RunSpec]:
 
 
 def build(model: str, scale: Scale) -> Captioner:
-    variant, _ = MODELS[check_choice("model", model, tuple(MODELS))]
+    variant, _, _ = MODELS[check_choice("model", model, tuple(MODELS))]
     return Captioner(
         len(WORDS),
         variant=variant,
@@ -391,7 +421,8 @@ def attention_maps(
     model: Captioner, features: torch.Tensor, captions: list[list[int]], device: torch.device, batch_size: int = 100
 ) -> list[np.ndarray]:
     """α (words, L) for each caption: row t is the map the decoder used to say word t (teacher forcing on the
-    caption itself, which step-by-step decoding reproduces exactly)."""
+    caption itself, which step-by-step decoding reproduces exactly; with sampled hard locations, the maps along
+    one fresh draw of locations)."""
     model.eval()
     maps = []
     for start in range(0, len(captions), batch_size):
@@ -417,49 +448,133 @@ def bleu(hypotheses: list[list[str]], references: list[list[list[str]]]) -> dict
         return {name: 100 * corpus_bleu(references, hypotheses, weights=w) for name, w in zip(BLEU, weights)}
 
 
-def hypothesis_words(result: runs.TrainedRun) -> list[list[str]]:
-    return [words_of(h) for h in result.outputs["hypotheses"]]
+def coco_bleu(hypotheses: list[list[str]], references: list[list[list[str]]]) -> dict[str, float]:
+    """BLEU-1..4 (%) by the COCO caption evaluation's scorer (`pycocoevalcap`, the paper's): corpus BLEU with the
+    closest reference length for the brevity penalty and a tiny floor under empty n-gram counts, so a right
+    two-word caption costs BLEU-3 and BLEU-4 far less than under nltk."""
+    references_by_id = {i: [" ".join(r) for r in refs] for i, refs in enumerate(references)}
+    hypotheses_by_id = {i: [" ".join(h)] for i, h in enumerate(hypotheses)}
+    scores, _ = Bleu(4).compute_score(references_by_id, hypotheses_by_id, verbose=0)
+    return {name: 100 * float(score) for name, score in zip(BLEU, scores)}
 
 
-def maps(result: runs.TrainedRun) -> list[np.ndarray]:
-    """The attention map α (words, L) of every test caption, as stored (half precision) in full precision."""
-    return [m.float().numpy() for m in result.outputs["maps"]]
+@dataclass(frozen=True)
+class Decoded:
+    """One run's test captions under one reading of the annotations: the name they go by (a model of MODELS, or a
+    hard model with its DECODINGS suffix), the run's seed, the captions (word ids) and their maps as stored."""
+
+    name: str
+    seed: int
+    hypotheses: list[list[int]]
+    stored_maps: list[torch.Tensor]
+
+    def words(self) -> list[list[str]]:
+        return [words_of(h) for h in self.hypotheses]
+
+    def maps(self) -> list[np.ndarray]:
+        """The attention map α (words, L) of every test caption, as stored (half precision) in full precision."""
+        return [m.float().numpy() for m in self.stored_maps]
 
 
-def table1(results: list[runs.TrainedRun], data: Prepared) -> pd.DataFrame:
-    """BLEU-1..4 per model (mean ± spread over seeds), the paper's COCO numbers beside."""
+def decoded(results: list[runs.TrainedRun]) -> list[Decoded]:
+    """Every run's captions, one Decoded per run and reading (three for a hard-attention run)."""
+    return [
+        Decoded(name, r.spec.seed, d["hypotheses"], d["maps"])
+        for r in results
+        for name, d in r.outputs["decodings"].items()
+    ]
+
+
+def table1(captions: list[Decoded], data: Prepared) -> pd.DataFrame:
+    """BLEU-1..4 per model by the COCO scorer and BLEU-4 by nltk's (mean ± spread over seeds), the paper's COCO
+    numbers beside."""
     rows = []
-    for model in dict.fromkeys(r.spec.model for r in results):
-        scores = [bleu(hypothesis_words(r), data.test.references) for r in results if r.spec.model == model]
-        paper = PAPER_TABLE1.get(model)
+    for name in dict.fromkeys(c.name for c in captions):
+        ours = [c for c in captions if c.name == name]
+        scores = [coco_bleu(c.words(), data.test.references) for c in ours]
+        nltk_bleu4 = [bleu(c.words(), data.test.references)["BLEU-4"] for c in ours]
+        paper = PAPER_TABLE1.get(name)
         rows.append(
             {
-                "model": model,
+                "model": name,
                 **{f"{b} (ours)": tables.mean_spread([s[b] for s in scores], digits=1) for b in BLEU},
+                "BLEU-4, nltk (ours)": tables.mean_spread(nltk_bleu4, digits=1),
                 "paper COCO BLEU-1/2/3/4": " / ".join(map(str, paper)) if paper else "—",
             }
         )
     return pd.DataFrame(rows).set_index("model")
 
 
-def bleu_by_items(results: list[runs.TrainedRun], data: Prepared) -> pd.DataFrame:
-    """BLEU-4 per model, seed and number of items in the test scene."""
+def bleu_by_items(captions: list[Decoded], data: Prepared) -> pd.DataFrame:
+    """BLEU-4 (COCO scorer) per model, seed and number of items in the test scene."""
     counts = np.array([len(items) for items in data.test.items])
     rows = []
-    for r in results:
-        words = hypothesis_words(r)
+    for c in captions:
+        words = c.words()
         for n in sorted(set(counts)):
             index = np.flatnonzero(counts == n)
-            rows.append(
-                {
-                    "model": r.spec.model,
-                    "seed": r.spec.seed,
-                    "items": int(n),
-                    "scenes": len(index),
-                    "BLEU-4": bleu([words[i] for i in index], [data.test.references[i] for i in index])["BLEU-4"],
-                }
-            )
+            score = coco_bleu([words[i] for i in index], [data.test.references[i] for i in index])["BLEU-4"]
+            rows.append({"model": c.name, "seed": c.seed, "items": int(n), "scenes": len(index), "BLEU-4": score})
     return pd.DataFrame(rows)
+
+
+# ---- what the scenes know: grounded metrics ----------------------------------------------------
+
+
+def grounded_counts(words: list[str], items: list[scenes.Item], canvas: int) -> dict[str, int]:
+    """What one generated caption gets right about its scene, as counts (`grounded` turns them into rates); regions
+    and relations count only where the scene holds the items they name."""
+    named = [w for w in words if w in fashion_mnist.CLASSES]
+    present = [item.noun for item in items]
+    right = sum(min(named.count(c), present.count(c)) for c in set(named))
+    counts = {"named": len(named), "present": len(present), "right items": right}
+    counts.update({"parsed": 0, "regions": 0, "right regions": 0, "relations": 0, "right relations": 0})
+    counts["chance relations"] = 0.0  # what a relation drawn at random from the four would get right
+    try:
+        structure = scenes.parse(words)
+    except ValueError:
+        return counts
+    counts["parsed"] = 1
+    for noun, region in structure["regions"]:
+        boxes = [item.box for item in items if item.noun == words[noun]]
+        if boxes:  # a region of an item the scene lacks is a recognition error, not one of place
+            counts["regions"] += 1
+            counts["right regions"] += any(region in scenes.regions(box, canvas) for box in boxes)
+    for subject, relation, obj in structure["relations"]:
+        pairs = [
+            (a.box, b.box)
+            for a in items
+            for b in items
+            if a is not b and a.noun == words[subject] and b.noun == words[obj]
+        ]
+        if pairs:  # likewise a relation with an item the scene lacks
+            counts["relations"] += 1
+            counts["right relations"] += any(scenes.holds(relation, a, b) for a, b in pairs)
+            counts["chance relations"] += np.mean(
+                [any(scenes.holds(r, a, b) for a, b in pairs) for r in scenes.RELATIONS]
+            )
+    return counts
+
+
+def grounded(words: list[list[str]], data: Prepared) -> dict[str, float]:
+    """Over the test captions: item precision and recall, position-word and relation accuracy, the relation accuracy
+    of a relation drawn at random from the four for the same items (two items always stand in one or two of them),
+    the share parsed (rates pooled over all captions; NaN where a caption set states no region or relation)."""
+    total = pd.DataFrame(
+        [grounded_counts(w, items, data.test.settings.canvas) for w, items in zip(words, data.test.items)]
+    ).sum()
+
+    def rate(a, b):
+        return float(total[a] / total[b]) if total[b] else float("nan")
+
+    return {
+        "item precision": rate("right items", "named"),
+        "item recall": rate("right items", "present"),
+        "position accuracy": rate("right regions", "regions"),
+        "relation accuracy": rate("right relations", "relations"),
+        "relation chance": rate("chance relations", "relations"),
+        "parsed": float(total["parsed"] / len(words)),
+    }
 
 
 # ---- where the model looks --------------------------------------------------------------------
@@ -504,17 +619,17 @@ def item_words(words: list[str], maps: np.ndarray, items: list[scenes.Item], can
     return rows
 
 
-def correctness_frame(result: runs.TrainedRun, data: Prepared) -> pd.DataFrame:
-    """item_words over every test scene of one run."""
+def correctness_frame(captions: Decoded, data: Prepared) -> pd.DataFrame:
+    """item_words over every test scene of one run's captions."""
     rows = []
-    for i, (words, α) in enumerate(zip(hypothesis_words(result), maps(result))):
+    for i, (words, α) in enumerate(zip(captions.words(), captions.maps())):
         rows += [{"scene": i, **row} for row in item_words(words, α, data.test.items[i], data.test.settings.canvas)]
     return pd.DataFrame(rows, columns=["scene", "word", "position", "wrong item", "mass", "uniform"])
 
 
-def correctness(result: runs.TrainedRun, data: Prepared) -> dict[str, float]:
+def correctness(captions: Decoded, data: Prepared) -> dict[str, float]:
     """Mean attention mass on the named item, the uniform share, their ratio, and the share of wrong item words."""
-    frame = correctness_frame(result, data)
+    frame = correctness_frame(captions, data)
     wrong = frame["wrong item"].astype(bool)
     mass, uniform = frame["mass"][~wrong].mean(), frame["uniform"][~wrong].mean()  # NaN when no item was named
     return {
@@ -550,18 +665,26 @@ def upsample(α: np.ndarray, canvas: int) -> np.ndarray:
 
 
 def summary(results: list[runs.TrainedRun], data: Prepared) -> pd.DataFrame:
-    """One row per run: BLEU-1..4, attention correctness and coverage, training and decoding seconds."""
-    rows = []
+    """One row per run and reading: BLEU-1..4 (COCO scorer), nltk's BLEU-4, the grounded metrics, attention
+    correctness and coverage, the run's training and decoding seconds."""
+    seconds = {r.spec.seed: {} for r in results}
     for r in results:
+        for name in r.spec.decodings.values():
+            seconds[r.spec.seed][name] = (r.train_seconds, r.decode_seconds)
+    rows = []
+    for c in decoded(results):
+        words = c.words()
         rows.append(
             {
-                "model": r.spec.model,
-                "seed": r.spec.seed,
-                **bleu(hypothesis_words(r), data.test.references),
-                **{f"correctness {k}": v for k, v in correctness(r, data).items()},
-                **{f"coverage {k}": v for k, v in coverage(maps(r)).items()},
-                "train seconds": r.train_seconds,
-                "decode seconds": r.decode_seconds,
+                "model": c.name,
+                "seed": c.seed,
+                **coco_bleu(words, data.test.references),
+                "BLEU-4, nltk": bleu(words, data.test.references)["BLEU-4"],
+                **grounded(words, data),
+                **{f"correctness {k}": v for k, v in correctness(c, data).items()},
+                **{f"coverage {k}": v for k, v in coverage(c.maps()).items()},
+                "train seconds": seconds[c.seed][c.name][0],
+                "decode seconds": seconds[c.seed][c.name][1],
             }
         )
     return pd.DataFrame(rows)
@@ -571,11 +694,11 @@ def per_seed(frame: pd.DataFrame, model: str, metric: str) -> list[float]:
     return list(frame[frame.model == model].sort_values("seed")[metric])
 
 
-def pick_scenes(result: runs.TrainedRun, data: Prepared) -> tuple[int | None, int | None]:
+def pick_scenes(captions: Decoded, data: Prepared) -> tuple[int | None, int | None]:
     """Figure 2's scenes: the first test scene of 2-3 items whose caption names each of its items' classes and no
     other (else scene 0), and the first whose caption names an item the scene lacks (else None)."""
     shown = failure = None
-    for i, words in enumerate(hypothesis_words(result)):
+    for i, words in enumerate(captions.words()):
         named = {w for w in words if w in fashion_mnist.CLASSES}
         present = {item.noun for item in data.test.items[i]}
         if shown is None and 2 <= len(data.test.items[i]) <= 3 and named == present:
@@ -592,8 +715,8 @@ CONVERGENCE = convergence.Rule("valid_nll", "min")
 
 
 def convergence_states(results: list[runs.TrainedRun]) -> dict[str, list[convergence.Convergence]]:
-    """Model → CONVERGENCE's answer for each of its runs (one per seed)."""
-    return convergence.by_run(CONVERGENCE, ((r.spec.model, r.history) for r in results))
+    """Model → CONVERGENCE's answer for each of its runs (one per seed); every reading of a run shares its run's."""
+    return convergence.by_run(CONVERGENCE, ((name, r.history) for r in results for name in r.spec.decodings.values()))
 
 
 def quantities(frame: pd.DataFrame, by_items: pd.DataFrame) -> list[claims.Quantity]:
@@ -602,7 +725,10 @@ def quantities(frame: pd.DataFrame, by_items: pd.DataFrame) -> list[claims.Quant
     - 'X − Y BLEU-4', 'X − Y coverage penalty' over the test scenes;
     - 'X − none, 4 items' (BLEU-4 on 4-item scenes) and 'X − none, 4 items against 1': X's BLEU-4 gain from
       1-item to 4-item scenes minus the gain of the captioner without attention;
-    - 'X correctness', each model's attention correctness ratio (× chance), t over seeds."""
+    - 'X correctness', each model's attention correctness ratio (× chance), t over seeds;
+    - 'X − none relation accuracy', '… position accuracy', '… item recall' (points), the grounded metrics;
+    - 'hard − hard, caption credit BLEU-4' and '… relation accuracy': the authors' REINFORCE against ours first;
+    - 'soft, λ = 0.1 − soft, λ = 0 BLEU-4': the regulariser at a tenth of the weight."""
 
     def at(model, n):
         rows = by_items[(by_items.model == model) & (by_items["items"] == n)].sort_values("seed")
@@ -641,4 +767,16 @@ def quantities(frame: pd.DataFrame, by_items: pd.DataFrame) -> list[claims.Quant
         measured.append(claims.between(f"{model} − none, 4 items against 1", growth, "BLEU", model, "none", "higher"))
         correct = intervals.mean(per_seed(frame, model, "correctness ratio"))
         measured.append(claims.of_model(f"{model} correctness", correct, "×", model, "higher"))
+        for metric in ("relation accuracy", "position accuracy", "item recall"):
+            measured.append(_points(frame, model, "none", metric))
+    measured += [_points(frame, "hard", "hard, caption credit", "relation accuracy")]
+    for a, b in (("hard", "hard, caption credit"), ("soft, λ = 0.1", "soft, λ = 0")):
+        difference = intervals.difference(per_seed(frame, a, "BLEU-4"), per_seed(frame, b, "BLEU-4"))
+        measured.append(claims.between(f"{a} − {b} BLEU-4", difference, "BLEU", a, b, "higher"))
     return measured
+
+
+def _points(frame: pd.DataFrame, a: str, b: str, metric: str) -> claims.Quantity:
+    """'a − b metric' of a grounded rate, in percentage points, Welch's t over seeds."""
+    difference = intervals.difference(per_seed(frame, a, metric), per_seed(frame, b, metric)).scaled(100)
+    return claims.between(f"{a} − {b} {metric}", difference, "pp", a, b, "higher")

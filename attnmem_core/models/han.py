@@ -19,9 +19,11 @@ Sentence attention (Eq. 11–12), with a sentence context vector u_s:
 Classification (Eq. 13): p = softmax(W_c v + b_c); training minimises −log p of the label.
 
 HN-AVE and HN-MAX (the paper's Table 2) keep both encoders and replace each attention by the mean or
-the element-wise max over time. The flat model is one bidirectional GRU with attention over
-all the words of the document (the paper's flat baselines), and `pooling` is the only
-difference between the three hierarchical models.
+the element-wise max over time; `pooling` is the only difference between the three hierarchical
+models. The flat models read all the words of the document as one sequence with one
+bidirectional GRU: GRU-AVE averages its states, the paper's flat LSTM baseline ("the average
+of the hidden states of all words is used as feature for classification", Sec. 3.2) with a GRU;
+GRU-ATT weighs them with the word attention instead.
 
 Input is a (documents, sentences, words) tensor of word ids padded with 0 (text.PAD) after
 each sentence and after the last sentence. Padding never reaches a result: each GRU reads
@@ -108,20 +110,23 @@ class HAN(nn.Module):
 
 
 class FlatGRU(nn.Module):
-    """One bidirectional GRU with word attention over the whole document: ids (B, L, T) → logits (B, classes)."""
+    """One bidirectional GRU over the whole document, its states pooled by attention or averaged: ids (B, L, T) →
+    logits (B, classes)."""
 
-    def __init__(self, vocab_size: int, classes: int, embedding_dim: int = 200, hidden_size: int = 50):
+    def __init__(
+        self, vocab_size: int, classes: int, embedding_dim: int = 200, hidden_size: int = 50, pooling: str = "attention"
+    ):
         super().__init__()
         self.embed = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD)
         self.encoder = BiGRU(embedding_dim, hidden_size)
-        self.pool = Pool("attention", 2 * hidden_size)
+        self.pool = Pool(pooling, 2 * hidden_size)
         self.classify = nn.Linear(2 * hidden_size, classes)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.attend(tokens)[0]
 
     def attend(self, tokens: torch.Tensor):
-        """(logits, α_t (B, L, T) laid back over the sentences, None)."""
+        """(logits, α_t (B, L, T) laid back over the sentences (1/T for averaging), None)."""
         word_mask = tokens != PAD
         lengths = word_mask.flatten(1).sum(-1)
         words = tokens.new_full((len(tokens), int(lengths.max())), PAD)
@@ -136,7 +141,8 @@ MODELS = {
     "HN-ATT": lambda vocab, classes, **kw: HAN(vocab, classes, pooling="attention", **kw),
     "HN-AVE": lambda vocab, classes, **kw: HAN(vocab, classes, pooling="average", **kw),
     "HN-MAX": lambda vocab, classes, **kw: HAN(vocab, classes, pooling="max", **kw),
-    "GRU-ATT (flat)": lambda vocab, classes, **kw: FlatGRU(vocab, classes, **kw),
+    "GRU-ATT (flat)": lambda vocab, classes, **kw: FlatGRU(vocab, classes, pooling="attention", **kw),
+    "GRU-AVE (flat)": lambda vocab, classes, **kw: FlatGRU(vocab, classes, pooling="average", **kw),
 }
 
 

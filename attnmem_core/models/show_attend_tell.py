@@ -19,11 +19,20 @@ Sec. 4.1) and "none" (ẑ_t = mean_i a_i at every step: the same decoder without
 
 `CaptionLoss` is the training objective of each: the caption's −log p(y | a) summed over
 its words, plus for soft λ Σ_i (1 − Σ_t α_ti)² (Eq. 14), and for hard the REINFORCE
-estimator of Eq. 12 with a moving-average baseline b ← 0.9 b + 0.1 · mean cost and the
-entropy bonus 0.002 · H(α). With probability 0.5 per minibatch (one draw per minibatch, as in
-the authors' code) the hard model is trained on the expected context Σ_i α_ti a_i instead
-of a sample. Decoding (and evaluation) always uses the expected context for hard
-attention, so beam search is deterministic.
+estimator of Eq. 12 with a moving-average baseline and the entropy bonus 0.002 · H(α), in one
+of two forms (`credit`):
+  "word"     as the authors' released code trains it (arctic-captions, `capgen.py`, its default
+             `RL_sumCost=False`): each sampled location s_t is credited with the cost of its own
+             word, c_t = −log p(y_t), and the score-function term is scaled by 1/10; the baseline
+             b ← 0.9 b + 0.1 · mean c_t moves only on sampled minibatches. (That code branch
+             subtracts no baseline; a constant b changes the estimate's variance, not its mean.)
+  "caption"  the whole caption's cost C credited to every location, unscaled, with b ← 0.9 b +
+             0.1 · mean C moved on every minibatch (this replication's first version, kept as an
+             ablation).
+With probability 0.5 per minibatch (one draw per minibatch, as in the authors' code) the hard
+model is trained on the expected context Σ_i α_ti a_i instead of a sample. At test time hard
+attention reads `test_locations`: the expected context (the default, deterministic), a
+sampled location, or the arg-max location.
 
 `Captioner` offers teacher-forced `forward` and the step interface of
 `attnmem_core.decoding` (`encode`, `initial_state`, `step`), whose "source" is a batch of images.
@@ -37,9 +46,17 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from attnmem_core.attention.visual import HardAttention, SoftAttention, doubly_stochastic_penalty, reinforce_surrogate
+from attnmem_core.attention.visual import (
+    LOCATIONS,
+    HardAttention,
+    SoftAttention,
+    doubly_stochastic_penalty,
+    per_word_reinforce_surrogate,
+    reinforce_surrogate,
+)
 
 VARIANTS = ("soft", "hard", "none")
+CREDITS = ("word", "caption")
 ITEM_SIDE = 28  # a Fashion-MNIST item, padded to...
 PRETRAIN_SIDE = 32  # ...a side that every pooling level halves exactly
 
@@ -105,6 +122,7 @@ class Decoder(nn.Module):
         super().__init__()
         self.variant = check_variant(variant)
         self.expected_share = expected_share
+        self.test_locations = "expected"  # what hard attention reads outside training: one of LOCATIONS
         self.E = nn.Embedding(vocab_size, embedding, padding_idx=pad_id)
         self.f_init_h = nn.Linear(annotation_size, hidden)
         self.f_init_c = nn.Linear(annotation_size, hidden)
@@ -127,38 +145,50 @@ class Decoder(nn.Module):
     def initial_state(self, memory: dict) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.tanh(self.f_init_h(memory["mean"])), torch.tanh(self.f_init_c(memory["mean"]))
 
-    def advance(self, memory: dict, state, y_prev: torch.Tensor, sample: bool = False):
-        """One word: (logits (B, V), new state, α_t, β_t or None, log p(s_t) or None, H(α_t) or None)."""
+    def recur(self, memory: dict, state, e: torch.Tensor, locations: str = "expected"):
+        """The recurrence for one word embedding e = E y_{t−1}: (new state, ẑ_t, α_t, β_t or None, log p(s_t) or
+        None, H(α_t) or None)."""
         h, c = state
         a = memory["annotations"]
         β = log_p = entropy = None
         if self.variant == "soft":
             z, α, β = self.attention(a, memory["keys"], h)
         elif self.variant == "hard":
-            z, α, log_p, entropy = self.attention(a, memory["keys"], h, sample=sample)
+            z, α, log_p, entropy = self.attention(a, memory["keys"], h, locations=locations)
         else:
             z, α = memory["mean"], a.new_full(a.shape[:2], 1.0 / a.shape[1])
-        e = self.E(y_prev)
-        h, c = self.lstm(torch.cat((e, z), -1), (h, c))
-        logits = self.L_o(torch.tanh(e + self.L_h(h) + self.L_z(z)))
-        return logits, (h, c), α, β, log_p, entropy
+        return self.lstm(torch.cat((e, z), -1), (h, c)), z, α, β, log_p, entropy
+
+    def output(self, e: torch.Tensor, h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """The deep output's logits (Eq. 7), for one step or for all steps at once."""
+        return self.L_o(torch.tanh(e + self.L_h(h) + self.L_z(z)))
 
     def step(self, memory: dict, state, y_prev: torch.Tensor):
         """The decoding interface: log p(y_t | y_<t, a) (B, V), the new state, α_t (B, L)."""
-        logits, state, α, *_ = self.advance(memory, state, y_prev)
-        return torch.log_softmax(logits, -1), state, α
+        e = self.E(y_prev)
+        state, z, α, *_ = self.recur(memory, state, e, self._locations())
+        return torch.log_softmax(self.output(e, state[0], z), -1), state, α
+
+    def _locations(self) -> str:
+        if self.test_locations not in LOCATIONS:
+            raise ValueError(f"test_locations={self.test_locations!r}; choose one of {', '.join(LOCATIONS)}")
+        return self.test_locations
 
     def forward(self, annotations: torch.Tensor, captions_in: torch.Tensor) -> Output:
         """Teacher forcing over captions_in (B, T) = <bos> y_1 … y_{T−1}."""
         memory = self.memory(annotations)
         state = self.initial_state(memory)
         # one draw per minibatch: a sampled location at every word, or the expected context throughout
-        sample = self.variant == "hard" and self.training and torch.rand(()).item() >= self.expected_share
-        outputs = []
+        locations = self._locations()
+        if self.variant == "hard" and self.training:
+            locations = "sampled" if torch.rand(()).item() >= self.expected_share else "expected"
+        embedded = self.E(captions_in)
+        steps = []
         for t in range(captions_in.shape[1]):
-            logits, state, α, β, log_p, entropy = self.advance(memory, state, captions_in[:, t], sample)
-            outputs.append((logits, α, None if β is None else β.squeeze(-1), log_p, entropy))
-        return Output(*(None if parts[0] is None else torch.stack(parts, 1) for parts in zip(*outputs)))
+            state, z, α, β, log_p, entropy = self.recur(memory, state, embedded[:, t], locations)
+            steps.append((state[0], z, α, None if β is None else β.squeeze(-1), log_p, entropy))
+        h, z, *rest = (None if parts[0] is None else torch.stack(parts, 1) for parts in zip(*steps))
+        return Output(self.output(embedded, h, z), *rest)  # the output layer once over all steps: faster
 
 
 class Captioner(nn.Module):
@@ -196,11 +226,11 @@ class CaptionLoss:
 
     cost = −Σ_t log p(y_t | a, y_<t) over the caption's words (padding excluded), then
       soft: cost + λ Σ_i (1 − Σ_t α_ti)²                                        (Eq. 14)
-      hard: the REINFORCE surrogate cost + (cost − b) Σ_t log p(s_t) on a sampled minibatch
-            (only cost on an expected-context one), minus 0.002 · Σ_t H(α_t)     (Eq. 12)
+      hard: on a sampled minibatch the REINFORCE surrogate of `credit` (module docstring), on
+            an expected-context one only cost; minus 0.002 · Σ_t H(α_t)          (Eq. 12)
       none: cost
-    The baseline b starts at the first minibatch's mean cost (not 0, which would make the
-    first updates' advantage the whole cost) and moves as b ← 0.9 b + 0.1 · mean cost.
+    The baseline b starts at the first mean cost it sees (not 0, which would make the first
+    updates' advantage the whole cost) and moves as b ← 0.9 b + 0.1 · mean cost.
     """
 
     def __init__(
@@ -211,23 +241,42 @@ class CaptionLoss:
         regularizer: float = 1.0,
         entropy_bonus: float = 0.002,
         baseline_decay: float = 0.9,
+        credit: str = "word",
+        reinforce_scale: float | None = None,  # None: 1/10 for word credit (the authors' code), 1 for caption
     ):
         self.variant = check_variant(variant)
+        if credit not in CREDITS:
+            raise ValueError(f"credit={credit!r}; choose one of {', '.join(map(repr, CREDITS))}")
         self.pad_id, self.regularizer, self.entropy_bonus = pad_id, regularizer, entropy_bonus
-        self.baseline_decay = baseline_decay
+        self.baseline_decay, self.credit = baseline_decay, credit
+        self.reinforce_scale = reinforce_scale if reinforce_scale is not None else {"word": 0.1, "caption": 1.0}[credit]
         self.baseline: float | None = None
 
     def __call__(self, output: Output, targets: torch.Tensor) -> torch.Tensor:
         steps = targets != self.pad_id
-        cost = (F.cross_entropy(output.logits.transpose(1, 2).float(), targets, reduction="none") * steps).sum(1)
+        word_costs = F.cross_entropy(output.logits.transpose(1, 2).float(), targets, reduction="none") * steps
+        cost = word_costs.sum(1)
         loss = cost
         if self.variant == "soft" and self.regularizer:
             loss = loss + self.regularizer * doubly_stochastic_penalty(output.α, steps)
         if self.variant == "hard":
-            mean_cost = cost.mean().item()
-            baseline = mean_cost if self.baseline is None else self.baseline
-            if output.log_p_samples is not None:
-                loss = reinforce_surrogate(cost, (output.log_p_samples * steps).sum(1), baseline)
+            sampled = output.log_p_samples is not None
+            if self.credit == "word":
+                mean_cost = (word_costs.sum() / steps.sum()).item()
+                baseline = mean_cost if self.baseline is None else self.baseline
+                if sampled:
+                    log_p = output.log_p_samples * steps
+                    loss = per_word_reinforce_surrogate(word_costs, log_p, baseline, self.reinforce_scale)
+                    self._move_baseline(baseline, mean_cost)
+            else:
+                mean_cost = cost.mean().item()
+                baseline = mean_cost if self.baseline is None else self.baseline
+                if sampled:
+                    log_p = (output.log_p_samples * steps).sum(1)
+                    loss = reinforce_surrogate(cost, log_p, baseline, self.reinforce_scale)
+                self._move_baseline(baseline, mean_cost)
             loss = loss - self.entropy_bonus * (output.entropy * steps).sum(1)
-            self.baseline = self.baseline_decay * baseline + (1 - self.baseline_decay) * mean_cost
         return loss.mean()
+
+    def _move_baseline(self, baseline: float, mean_cost: float) -> None:
+        self.baseline = self.baseline_decay * baseline + (1 - self.baseline_decay) * mean_cost
