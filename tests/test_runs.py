@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from attnmem_core import runs
-from attnmem_core.experiments import fast_weights, han, rnnsearch, show_attend_tell, transformer
+from attnmem_core.experiments import convs2s, fast_weights, han, rnnsearch, show_attend_tell, transformer
 from attnmem_core.training import random_batches, train
 
 CALLS: list[str] = []
@@ -100,11 +100,12 @@ def test_every_chapters_spec_keeps_the_protocol():
     specs = [
         LineSpec(0),
         fast_weights.spec(fast_weights.PROFILES["smoke"], "fw", "fw", 20, 0),
-        han.plan(han.PROFILES["smoke"], [0], 1)[0],
+        han.plan(han.PROFILES["smoke"], [0], 1, 1e-3)[0],
         rnnsearch.plan(rnnsearch.PROFILES["smoke"], [0], 1)[0],
         transformer.plan(transformer.PROFILES["smoke"], 30, [0], 6)[0],
         show_attend_tell.plan(show_attend_tell.PROFILES["smoke"], [0], 1)[0],
         show_attend_tell.encoder_spec(show_attend_tell.PROFILES["smoke"]),
+        *convs2s.plan(convs2s.PROFILES["smoke"], [0], 30)[:2],  # the main run and a position-study run
     ]
     assert all(isinstance(spec, runs.Spec) for spec in specs)
     assert not isinstance(object(), runs.Spec)
