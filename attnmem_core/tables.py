@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 
 import pandas as pd
@@ -12,11 +13,19 @@ FIXED = "rule (fixed before the run)"
 
 
 def mean_spread(values, scale: float = 1.0, digits: int = 2) -> str:
-    """'1.81' for one value, '1.81 ± 0.40' (sample standard deviation) for several."""
+    """'1.81' for one value, '1.81 ± 0.40' (sample standard deviation) for several. A value that is NaN (nothing
+    to measure in that run, e.g. a rate over zero items) is left out and the count of the rest is shown: '1.81 (2 of
+    3 runs)'; '—' when every value is NaN."""
     values = [v * scale for v in values]
-    if len(values) == 1:
-        return f"{values[0]:.{digits}f}"
-    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+    measured = [v for v in values if not math.isnan(v)]
+    if not measured:
+        return "—"
+    shown = (
+        f"{measured[0]:.{digits}f}"
+        if len(measured) == 1
+        else (f"{statistics.mean(measured):.{digits}f} ± {statistics.stdev(measured):.{digits}f}")
+    )
+    return shown if len(measured) == len(values) else f"{shown} ({len(measured)} of {len(values)} runs)"
 
 
 def _rules(claim: Claim, revised: bool) -> dict:

@@ -8,6 +8,13 @@ def test_mean_spread_formats_one_or_several_seeds():
     assert mean_spread([1.0, 3.0]) == "2.00 ± 1.41"
 
 
+def test_mean_spread_leaves_out_runs_with_nothing_to_measure_and_says_so():
+    nan = float("nan")
+    assert mean_spread([1.0, nan, 3.0]) == "2.00 ± 1.41 (2 of 3 runs)"
+    assert mean_spread([nan, 0.5], scale=100, digits=1) == "50.0 (1 of 2 runs)"
+    assert mean_spread([nan, nan]) == "—"
+
+
 def judged(claim: claims.Claim, fw_error: list[float], convergence) -> claims.Judgment:
     q = claims.of_model("fw@20 error", intervals.mean(fw_error), "%", "fw@20", "lower")
     return claim.judge([q], {"fw@20": convergence})
