@@ -36,7 +36,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 
 from attnmem_core import claims, convergence, intervals, runs, scoring, tables, translation
-from attnmem_core.data import subwords
+from attnmem_core.data import pairs, subwords
 from attnmem_core.experiments import rnnsearch
 from attnmem_core.experiments import transformer as trx
 from attnmem_core.models.convs2s import ConvS2S
@@ -253,7 +253,7 @@ class RunSpec:
         return f"{self.arm.name} ≤{self.scale.cutoff} seed {self.seed}"
 
     def cache_key(self, data: translation.Prepared, device: torch.device) -> dict:
-        scale = {k: v for k, v in asdict(self.scale).items() if not k.startswith("main_") and k in STUDY_FIELDS}
+        scale = {k: v for k, v in asdict(self.scale).items() if k in STUDY_FIELDS}
         return {"arm": asdict(self.arm), "seed": self.seed, "scale": scale, **data.identity(), "device": device.type}
 
     def build(self, data: translation.Prepared) -> torch.nn.Module:
@@ -547,34 +547,32 @@ PROBE_VERSES = 1000  # training verses whose encoder states train each probe
 
 
 @torch.no_grad()
-def _states(model: torch.nn.Module, sources: list[list[int]], embeddings: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Every real token's encoder state (or its word embedding alone) and its index in the verse."""
+def _features(model: torch.nn.Module, sources: list[list[int]]) -> dict[str, np.ndarray]:
+    """For every real token of `sources`: its encoder state, its word embedding alone, and its index in the verse."""
     model.eval()
-    features, positions = [], []
+    rows = {"encoder state": [], "word embedding": [], "index": []}
     for start in range(0, len(sources), 128):
         batch = [x + [subwords.EOS] for x in sources[start : start + 128]]
-        x = torch.nn.utils.rnn.pad_sequence(
-            [torch.tensor(b) for b in batch], batch_first=True, padding_value=subwords.PAD
-        )
-        h = model.E_x(x) if embeddings else model.encode(x)["h"]
-        for i, b in enumerate(batch):
-            features.append(h[i, : len(b)].float().numpy())
-            positions.append(np.arange(len(b)))
-    return np.concatenate(features), np.concatenate(positions)
+        x = pairs.pad(batch, subwords.PAD)
+        for name, h in (("encoder state", model.encode(x)["h"]), ("word embedding", model.E_x(x))):
+            rows[name] += [h[i, : len(b)].float().numpy() for i, b in enumerate(batch)]
+        rows["index"] += [np.arange(len(b)) for b in batch]
+    return {name: np.concatenate(parts) for name, parts in rows.items()}
 
 
-def probe(run: runs.TrainedRun, data: translation.Prepared, embeddings: bool = False) -> float:
+def probe(run: runs.TrainedRun, data: translation.Prepared) -> dict[str, float]:
     """Accuracy of a linear probe (multinomial logistic regression) that reads a token's index in its verse from
-    its encoder state, trained on training verses within the cut-off, scored on the test verses within it.
-    `embeddings`: read the token's word embedding instead (what its identity alone says about where it is)."""
-    scale, model = run.spec.scale, run.model(data)
-    train_sources = translation.split_pairs(data, "train", scale.cutoff)[0][:PROBE_VERSES]
-    test_sources = translation.split_pairs(data, "test", scale.cutoff)[0]
-    x, y = _states(model, train_sources, embeddings)
-    x_test, y_test = _states(model, test_sources, embeddings)
-    mean, std = x.mean(0), x.std(0) + 1e-6
-    classifier = LogisticRegression(max_iter=300).fit((x - mean) / std, y)
-    return float((classifier.predict((x_test - mean) / std) == y_test).mean())
+    its encoder state, trained on training verses within the cut-off, scored on the test verses within it; and of
+    the same probe on the token's word embedding alone (what its identity says about where it is)."""
+    model, cutoff = run.model(data), run.spec.scale.cutoff
+    train = _features(model, translation.split_pairs(data, "train", cutoff)[0][:PROBE_VERSES])
+    test = _features(model, translation.split_pairs(data, "test", cutoff)[0])
+    accuracy = {}
+    for name in ("encoder state", "word embedding"):
+        mean, std = train[name].mean(0), train[name].std(0) + 1e-6
+        classifier = LogisticRegression(max_iter=300).fit((train[name] - mean) / std, train["index"])
+        accuracy[name] = float((classifier.predict((test[name] - mean) / std) == test["index"]).mean())
+    return accuracy
 
 
 def chance(data: translation.Prepared, scale: Scale) -> float:
@@ -591,14 +589,7 @@ def probes(outcomes: list[runs.TrainedRun], data: translation.Prepared) -> pd.Da
     rows = []
     for arm in (TABLE4[0], TABLE4[3], *TRANSFORMER):
         for r in find(outcomes, arm.name):
-            rows.append(
-                {
-                    "model": arm.name,
-                    "seed": r.spec.seed,
-                    "encoder state": probe(r, data),
-                    "word embedding": probe(r, data, embeddings=True),
-                }
-            )
+            rows.append({"model": arm.name, "seed": r.spec.seed, **probe(r, data)})
     return pd.DataFrame(rows)
 
 
