@@ -4,11 +4,14 @@ The translation chapters share baselines: chapter 4 compares the Transformer wit
 RNNsearch that chapter 2 trained, on the same data and tokenization. A trained model is
 stored as
 
-    <directory>/<name>-<key>.pt    key = sha256(configuration, core-library source)[:16]
+    <directory>/<name>-<key>.pt    key = sha256(configuration, source)[:16]
 
 where the configuration holds everything that decides the trained weights (data,
-tokenizer, sizes, steps, seed, device kind). Any change to the core library's source
-changes the key: an edit to a model or to the training loop never reuses stale weights.
+tokenizer, sizes, steps, seed, device kind), and the source is that of the module that
+trains the model and of every core-library module it imports, directly or not (the whole
+core library when no module is named). An edit to a model, to the training loop or to
+anything else the training can reach never reuses stale weights; an edit to another
+chapter's experiment does not retrain this one's models.
 The file appears by one rename of a finished temporary file; then its sha256 is written
 beside it, in `sha256sum` format, as <name>-<key>.pt.sha256, and checked on every load, so
 a damaged file (one flipped bit in a weight loads fine as an `inf`) is an error naming the
@@ -18,6 +21,7 @@ finished: it is trained again.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import io
 import json
@@ -31,31 +35,71 @@ from attnmem_core.atomic import atomic_write
 CORE = Path(__file__).resolve().parent
 
 
-def core_digest(core: Path = CORE) -> str:
-    """sha256 over every .py file of the core library, names included."""
+def core_digest(core: Path = CORE, module: str | None = None) -> str:
+    """sha256 over the .py files of the core library, names included: all of them, or `module` (a dotted name, e.g.
+    "attnmem_core.experiments.rnnsearch") and those it imports, directly or not."""
     digest = hashlib.sha256()
-    for source in sorted(core.rglob("*.py")):
+    for source in sorted(core.rglob("*.py") if module is None else imported_files(module, core)):
         digest.update(str(source.relative_to(core)).encode())
         digest.update(source.read_bytes())
     return digest.hexdigest()
 
 
-def path_for(directory: str | Path, name: str, config: dict) -> Path:
-    text = json.dumps(config, sort_keys=True, default=str) + core_digest()
+def imported_files(module: str, core: Path = CORE) -> set[Path]:
+    """The source files of `module`, of the packages above it, and of every core-library module they import."""
+    files, todo = set(), [module]
+    while todo:
+        for file in _files_of(todo.pop(), core):
+            if file not in files:
+                files.add(file)
+                todo += _imports(file, core)
+    return files
+
+
+def _files_of(module: str, core: Path) -> list[Path]:
+    """The file of a core module or package, and the __init__.py of each package on the way to it."""
+    parts = module.split(".")
+    if parts[0] != core.name:
+        return []
+    found = [core.joinpath(*parts[1:i], "__init__.py") for i in range(1, len(parts) + 1)]
+    found.append(core.joinpath(*parts[1:]).with_suffix(".py") if len(parts) > 1 else core / "__init__.py")
+    return [file for file in found if file.is_file()]
+
+
+def _imports(file: Path, core: Path) -> list[str]:
+    """The modules a source file imports; for `from package import name`, both the package and package.name (a
+    name that is not a module simply has no file)."""
+    package = ".".join((core.name, *file.relative_to(core).parent.parts))
+    names = []
+    for node in ast.walk(ast.parse(file.read_text(), str(file))):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: from . import x, from ..y import z
+                up = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*up, *([base] if base else [])])
+            names += [base, *(f"{base}.{alias.name}" for alias in node.names)]
+    return [name for name in names if name.split(".")[0] == core.name]
+
+
+def path_for(directory: str | Path, name: str, config: dict, module: str | None = None) -> Path:
+    """Where the model of this configuration, trained by `module`'s code (None: any core module), is kept."""
+    text = json.dumps(config, sort_keys=True, default=str) + core_digest(module=module)
     return Path(directory) / f"{name}-{hashlib.sha256(text.encode()).hexdigest()[:16]}.pt"
 
 
-def is_stored(directory: str | Path, name: str, config: dict) -> bool:
+def is_stored(directory: str | Path, name: str, config: dict, module: str | None = None) -> bool:
     """Whether a finished model is stored for this configuration (a model file without its digest is not)."""
-    path = path_for(directory, name, config)
+    path = path_for(directory, name, config, module)
     return path.exists() and _digest_path(path).exists()
 
 
-def load(directory: str | Path, name: str, config: dict) -> dict | None:
+def load(directory: str | Path, name: str, config: dict, module: str | None = None) -> dict | None:
     """The stored payload for this configuration (tensors on the CPU), or None when there is none."""
-    if not is_stored(directory, name, config):
+    if not is_stored(directory, name, config, module):
         return None
-    path = path_for(directory, name, config)
+    path = path_for(directory, name, config, module)
     digest_path = _digest_path(path)
     data = path.read_bytes()
     expected, found = digest_path.read_text().split(" ")[0], hashlib.sha256(data).hexdigest()
@@ -70,9 +114,9 @@ def load(directory: str | Path, name: str, config: dict) -> dict | None:
         raise RuntimeError(f"{path} is not a readable model file ({error}); delete it to train again") from error
 
 
-def store(directory: str | Path, name: str, config: dict, payload: dict) -> None:
+def store(directory: str | Path, name: str, config: dict, payload: dict, module: str | None = None) -> None:
     """Keep `payload` (a dict of tensors and plain values) under this configuration; the configuration joins it."""
-    path = path_for(directory, name, config)
+    path = path_for(directory, name, config, module)
     buffer = io.BytesIO()
     torch.save({**payload, "config": config}, buffer)
     with atomic_write(path) as f:

@@ -123,8 +123,9 @@ def run_all(
     on CUDA each training takes one of its workers' GPUs.
     """
     device = torch.device(device)
-    keys = [(file_name(spec.label), spec.cache_key(data, device)) for spec in specs]
-    missing = [i for i, (name, key) in enumerate(keys) if not model_cache.is_stored(models_dir, name, key)]
+    # the key holds the spec's configuration and the source its module reaches: another chapter's edit keeps it
+    keys = [(file_name(spec.label), spec.cache_key(data, device), type(spec).__module__) for spec in specs]
+    missing = [i for i, key in enumerate(keys) if not model_cache.is_stored(models_dir, *key)]
     trained = run_parallel(
         _train,
         [specs[i] for i in missing],
@@ -136,7 +137,8 @@ def run_all(
         gpu=device.type == "cuda",
     )
     for i, stored in zip(missing, trained):
-        model_cache.store(models_dir, *keys[i], torch.load(io.BytesIO(stored), weights_only=True))
+        name, config, module = keys[i]
+        model_cache.store(models_dir, name, config, torch.load(io.BytesIO(stored), weights_only=True), module)
     return [
         _record(spec, model_cache.load(models_dir, *key), cached=i not in missing)
         for i, (spec, key) in enumerate(zip(specs, keys))

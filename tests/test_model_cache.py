@@ -3,6 +3,7 @@
 import hashlib
 import struct
 import subprocess
+import sys
 
 import pytest
 import torch
@@ -34,6 +35,47 @@ def test_key_covers_the_core_source(tmp_path):
     before = model_cache.core_digest(core)
     (core / "a.py").write_text("x = 2\n")
     assert model_cache.core_digest(core) != before
+
+
+def test_key_covers_what_the_training_module_imports_and_nothing_else(tmp_path):
+    core = tmp_path / "attnmem_core"
+    (core / "models").mkdir(parents=True)
+    sources = {
+        "__init__.py": "",
+        "experiment.py": "from attnmem_core import training\nfrom attnmem_core.models import net\n",
+        "training.py": "import torch\n",
+        "other_chapter.py": "from attnmem_core import training\n",
+        "models/__init__.py": "",
+        "models/net.py": "from . import layers\n",
+        "models/layers.py": "x = 1\n",
+    }
+    for name, text in sources.items():
+        (core / name).write_text(text)
+    reached = {str(f.relative_to(core)) for f in model_cache.imported_files("attnmem_core.experiment", core)}
+    assert reached == set(sources) - {"other_chapter.py"}
+    before = model_cache.core_digest(core, "attnmem_core.experiment")
+    (core / "other_chapter.py").write_text("y = 2\n")
+    assert model_cache.core_digest(core, "attnmem_core.experiment") == before
+    (core / "models/layers.py").write_text("x = 2\n")  # reached through a relative import
+    assert model_cache.core_digest(core, "attnmem_core.experiment") != before
+
+
+@pytest.mark.parametrize("module", ["attnmem_core.experiments.convs2s", "attnmem_core.experiments.fast_weights"])
+def test_the_key_reaches_every_module_python_loads(module):
+    """Python's own import system is the reference: every core module that importing `module` loads is keyed."""
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import sys, {module}; print(*(m.__file__ for m in list(sys.modules.values())"
+            " if getattr(m, '__file__', None) and m.__name__.startswith('attnmem_core')))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    keyed = {str(f) for f in model_cache.imported_files(module)}
+    assert loaded and set(loaded) <= keyed
 
 
 def test_a_broken_file_names_itself(tmp_path):
