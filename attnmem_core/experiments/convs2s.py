@@ -147,6 +147,7 @@ PROFILES = {
         main_steps=900,
         max_tokens=500,
         main_eval_every=150,
+        learning_rate=3e-3,
     ),
     "gpu": Scale(
         seeds=(0, 1, 2),
