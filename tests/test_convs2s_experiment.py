@@ -1,6 +1,8 @@
 """The ConvS2S chapter's pieces: the run plan and cache keys, early stopping at the convergence gate with the best
 weights kept, the difference of differences, and the probe's premise."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -31,8 +33,10 @@ def test_plan_has_every_table4_and_transformer_arm_per_seed_and_table5_for_the_f
         arms.setdefault(spec.arm.name, []).append(spec.seed)
     for arm in (*cs.TABLE4, *cs.TRANSFORMER):
         assert arms[arm.name] == [0, 1, 2]
-    assert [arms[a.name] for a in cs.table5_arms(CPU)] == [[0]] * 2 == [list(range(CPU.table5_seeds))] * 2
+    assert [arms[a.name] for a in cs.table5_arms(CPU)] == [[0, 1, 2]] * 2
     assert cs.table5_arms(CPU)[1].attention_layers == (CPU.layers - 1,)
+    first_two = cs.plan(dataclasses.replace(CPU, table5_seeds=2), [0, 1, 2], 40)
+    assert [[s.seed for s in first_two[1:] if s.arm == a] for a in cs.table5_arms(CPU)] == [[0, 1]] * 2
     assert len({s.label for s in plan}) == len(plan)  # the cache file names differ
 
 

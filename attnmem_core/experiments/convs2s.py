@@ -140,11 +140,11 @@ PROFILES = {
     # updates in an earlier run: 900 keep a margin
     "cpu": Scale(
         seeds=(0, 1, 2),
-        table5_seeds=1,
+        table5_seeds=3,  # with one seed the verdict flipped between builds: a bootstrap over verses misses seed spread
         workers=2,
         cutoff=12,
         steps=2000,
-        main_steps=900,
+        main_steps=600,  # it passed RNNsearch's validation BLEU at 450 in the last run, still far from converged
         max_tokens=500,
         main_eval_every=150,
         learning_rate=3e-3,
@@ -711,7 +711,7 @@ def quantities(
       − (ConvS2S − ConvS2S without source & target positions), the essay's difference of differences;
     - 'BLEU lost without source & target position' (and each alone): ConvS2S − the arm, per seed;
     - 'ConvS2S − Transformer probe accuracy without positions', in percentage points;
-    - Table 5: 'BLEU every layer − last layer only' and '− first layer only';
+    - Table 5: 'BLEU every layer − last layer only' and '− first layer only', per seed;
     - 'ConvS2S − RNNsearch BLEU' of the main run on every test verse."""
     bleu = {arm.name: _per_seed(outcomes, data, arm.name) for arm in study_arms(scale)}
     seeds = sorted(set(bleu["ConvS2S"]) & set(bleu["Transformer"]))
@@ -763,7 +763,8 @@ def quantities(
 
 
 def _gap(outcomes, data, a: str, b: str, scale: Scale) -> intervals.Interval:
-    """Test BLEU of arm a − arm b over Table 5's seeds: Welch's t, or with one seed a paired bootstrap."""
+    """Test BLEU of arm a − arm b over Table 5's seeds: Student's t over the per-seed differences, or with one seed
+    a paired bootstrap over the test verses."""
     runs_a, runs_b = find(outcomes, a)[: scale.table5_seeds], find(outcomes, b)[: scale.table5_seeds]
     if len(runs_b) == 1:
         references = test_references(data, scale)
@@ -772,4 +773,5 @@ def _gap(outcomes, data, a: str, b: str, scale: Scale) -> intervals.Interval:
                 runs_a[0].outputs["hypotheses"], runs_b[0].outputs["hypotheses"], references, seed=runs_a[0].spec.seed
             )
         )
-    return intervals.difference([study_bleu(r, data) for r in runs_a], [study_bleu(r, data) for r in runs_b])
+    bleu_a = {r.spec.seed: study_bleu(r, data) for r in runs_a}
+    return intervals.mean([bleu_a[r.spec.seed] - study_bleu(r, data) for r in runs_b])
