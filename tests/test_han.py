@@ -63,6 +63,20 @@ def test_pad_puts_padding_after_the_words_and_after_the_sentences():
     assert x.tolist() == [[[5, 6, 0], [7, 0, 0], [0, 0, 0]], [[8, 9, 4], [2, 0, 0], [3, 0, 0]]]
 
 
+def test_pad_places_every_word_of_random_documents_where_a_loop_would():
+    rng = np.random.default_rng(0)
+    documents = [
+        [rng.integers(2, 50, int(rng.integers(1, 9))).tolist() for _ in range(int(rng.integers(1, 6)))]
+        for _ in range(20)
+    ]
+    x = text.pad(documents)
+    expected = torch.zeros(20, max(map(len, documents)), max(len(s) for d in documents for s in d), dtype=torch.long)
+    for i, document in enumerate(documents):
+        for j, sentence in enumerate(document):
+            expected[i, j, : len(sentence)] = torch.tensor(sentence)
+    assert torch.equal(x, expected)
+
+
 def test_length_batches_cover_every_document_once_per_epoch_grouped_by_length():
     rng = np.random.default_rng(0)
     documents = [[[1] * int(rng.integers(1, 9))] * int(rng.integers(1, 6)) for _ in range(50)]
@@ -122,6 +136,33 @@ def test_attention_weights_sum_to_one_over_real_words_and_are_zero_on_padding(na
     torch.testing.assert_close(per_unit[real], torch.ones(int(real.sum())))
     if α_sentences is not None:
         torch.testing.assert_close(α_sentences.sum(-1), torch.ones(len(x)))
+
+
+@pytest.mark.parametrize("name", ["HN-ATT", "GRU-ATT (flat)", "HN-MAX"])
+def test_predicted_weights_split_by_document_are_each_documents_own_weights(name):
+    """predict's flat weights, batched and reordered by length, split back by attention_weights, equal the weights
+    of each document scored alone; labels likewise, with and without the weights."""
+    torch.manual_seed(0)
+    model = han.build(name, 12, 2, embedding_dim=8, hidden_size=4).eval()
+    labels, words, sentences = experiments.predict(model, DOCUMENTS, torch.device("cpu"), batch_size=2)
+    outputs = {
+        "word_weights": words,
+        "sentence_weights": sentences,
+        "words_per_sentence": torch.tensor([len(s) for d in DOCUMENTS for s in d]),
+        "sentences_per_document": torch.tensor([len(d) for d in DOCUMENTS]),
+    }
+    by_document, by_sentence = experiments.attention_weights(outputs)
+    assert experiments.predict(model, DOCUMENTS, torch.device("cpu"), weights=False)[0].tolist() == labels.tolist()
+    for i, document in enumerate(DOCUMENTS):
+        with torch.no_grad():
+            logits, α_it, α_i = model.attend(text.pad([document]))
+        assert labels[i] == int(logits.argmax())
+        assert (α_it is None) == (by_document is None) and (α_i is None) == (by_sentence is None)
+        if α_it is not None:
+            for j, sentence in enumerate(document):
+                np.testing.assert_allclose(by_document[i][j], α_it[0, j, : len(sentence)].numpy(), rtol=1e-5)
+        if α_i is not None:
+            np.testing.assert_allclose(by_sentence[i], α_i[0].numpy(), rtol=1e-5)
 
 
 def test_average_pooling_is_the_masked_mean_and_max_pooling_the_masked_max():
@@ -273,7 +314,11 @@ def test_a_transferred_context_vector_stays_frozen_and_the_parts_split_by_senten
 def test_a_sentence_hits_when_the_heaviest_sentence_speaks_most_for_the_label():
     class Run:
         spec = experiments.RunSpec("HN-ATT", "word2vec", 3, 1, 2, 1e-3, 8, 4)
-        outputs = {"sentence_weights": [torch.tensor([0.7, 0.3]), torch.tensor([0.2, 0.5, 0.3]), torch.tensor([1.0])]}
+        outputs = {
+            "word_weights": None,
+            "sentence_weights": torch.tensor([0.7, 0.3, 0.2, 0.5, 0.3, 1.0]),
+            "sentences_per_document": torch.tensor([2, 3, 1]),
+        }
 
     log_odds = [
         np.array([2.0, -1.0]),
