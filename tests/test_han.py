@@ -10,6 +10,8 @@ from attnmem_core import intervals, training
 from attnmem_core.data import text
 from attnmem_core.experiments import han as experiments
 from attnmem_core.models import han
+from attnmem_core.models.bigru import BiGRU
+from attnmem_core.models.bucketed_bigru import BucketedBiGRU, length_buckets
 
 REVIEWS = [
     "I love this tea. It is great with milk! My kids love it too.",
@@ -89,7 +91,7 @@ def test_length_batches_cover_every_document_once_per_epoch_grouped_by_length():
 
 def test_bigru_equals_torchs_bidirectional_gru_on_packed_sequences():
     torch.manual_seed(0)
-    ours, reference = han.BiGRU(5, 3), torch.nn.GRU(5, 3, batch_first=True, bidirectional=True)
+    ours, reference = BiGRU(5, 3), torch.nn.GRU(5, 3, batch_first=True, bidirectional=True)
     with torch.no_grad():
         for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
             getattr(reference, f"{name}_l0").copy_(getattr(ours.forward_gru, f"{name}_l0"))
@@ -98,6 +100,44 @@ def test_bigru_equals_torchs_bidirectional_gru_on_packed_sequences():
     packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
     expected = pad_packed_sequence(reference(packed)[0], batch_first=True, total_length=7)[0]
     torch.testing.assert_close(ours(x, lengths), expected)
+
+
+def test_length_buckets_find_the_cheapest_grouping_by_length():
+    """Against every split of the sorted distinct lengths into consecutive groups."""
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 9, 40)
+    distinct = np.unique(lengths)
+
+    def cost(groups):
+        return sum(lengths[g].max() * (len(g) + 10) for g in groups)
+
+    def splits(values):
+        if len(values) == 0:
+            yield []
+        for k in range(1, len(values) + 1):
+            for rest in splits(values[k:]):
+                yield [values[:k], *rest]
+
+    cheapest = min(cost([np.flatnonzero(np.isin(lengths, part)) for part in split]) for split in splits(distinct))
+    groups = length_buckets(lengths, step_cost_in_rows=10)
+    assert sorted(np.concatenate(groups).tolist()) == list(range(40)) and cost(groups) == cheapest
+    assert len(groups) > 1 and len(length_buckets(lengths, step_cost_in_rows=float("inf"))) == 1
+
+
+def test_the_bucketed_bigru_gives_the_padded_bigrus_outputs_and_gradients():
+    torch.manual_seed(0)
+    padded, bucketed = BiGRU(5, 3), BucketedBiGRU(5, 3, step_cost_in_rows=1)
+    bucketed.load_state_dict(padded.state_dict())
+    x, lengths = torch.randn(12, 9, 5, requires_grad=True), torch.tensor([9, 1, 3, 3, 7, 2, 9, 5, 1, 4, 8, 6])
+    assert len(length_buckets(lengths.numpy(), 1)) > 2
+    results = []
+    for model in (padded, bucketed):
+        h = model(x, lengths)
+        gradients = torch.autograd.grad((h * torch.linspace(-1, 1, 6)).square().sum(), [x, *model.parameters()])
+        results.append((h, gradients))
+    torch.testing.assert_close(results[1][0], results[0][0])
+    for ours, reference in zip(results[1][1], results[0][1]):
+        torch.testing.assert_close(ours, reference)
 
 
 DOCUMENTS = [[[5, 6, 7], [8, 9]], [[3, 4, 5, 6, 7, 8], [9], [2, 3]], [[4]]]
