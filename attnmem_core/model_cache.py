@@ -22,6 +22,7 @@ finished: it is trained again.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import io
 import json
@@ -66,12 +67,18 @@ def _files_of(module: str, core: Path) -> list[Path]:
     return [file for file in found if file.is_file()]
 
 
-def _imports(file: Path, core: Path) -> list[str]:
+def _imports(file: Path, core: Path) -> tuple[str, ...]:
     """The modules a source file imports; for `from package import name`, both the package and package.name (a
     name that is not a module simply has no file)."""
     package = ".".join((core.name, *file.relative_to(core).parent.parts))
+    return _imports_of_source(file.read_text(), str(file), package, core.name)
+
+
+@functools.lru_cache(maxsize=1024)
+def _imports_of_source(source: str, filename: str, package: str, core_name: str) -> tuple[str, ...]:
+    """`_imports` of a file's text, parsed once per text: a chapter's run keys ask for it several times per run."""
     names = []
-    for node in ast.walk(ast.parse(file.read_text(), str(file))):
+    for node in ast.walk(ast.parse(source, filename)):
         if isinstance(node, ast.Import):
             names += [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -80,7 +87,7 @@ def _imports(file: Path, core: Path) -> list[str]:
                 up = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join([*up, *([base] if base else [])])
             names += [base, *(f"{base}.{alias.name}" for alias in node.names)]
-    return [name for name in names if name.split(".")[0] == core.name]
+    return tuple(name for name in names if name.split(".")[0] == core_name)
 
 
 def path_for(directory: str | Path, name: str, config: dict, module: str | None = None) -> Path:

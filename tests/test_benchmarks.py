@@ -1,7 +1,9 @@
 """The benchmarks still run (one tiny pass) and return their tables; their numbers are read from `make bench`."""
 
 import pandas as pd
+import torch
 
+from attnmem_core.data import text
 from benchmarks import attention, cli, convs2s, fast_weights, han, rnnsearch, show_attend_tell, timing, transformer
 
 
@@ -18,9 +20,18 @@ def test_fast_weights_benchmark_times_every_model_before_and_now():
 
 
 def test_han_benchmark_times_training_and_inference_of_both_models():
-    rates, ratio = han.measure(["--profile", "smoke", "--documents", "16", "--repeats", "1"]).values()
-    assert list(rates.index) == ["inference", "training"] and list(rates.columns) == list(han.MODELS)
-    assert _positive(rates) and _positive(ratio)
+    rates, ratio, seconds, speed_up = han.measure(
+        ["--profile", "smoke", "--documents", "16", "--repeats", "1"]
+    ).values()
+    assert list(rates.index) == ["inference", "training"] and list(rates.columns) == [*han.MODELS, han.PADDED]
+    assert list(seconds.index) == ["pad an epoch", "save + load test weights"]
+    assert list(speed_up.columns) == ["before / now"]
+    assert _positive(rates) and _positive(ratio) and _positive(seconds) and _positive(speed_up)
+
+
+def test_the_padding_the_han_benchmark_times_as_before_is_text_pads():
+    documents = [[[5, 6], [7]], [[8, 9, 4], [2], [3]], [[1]]]
+    assert torch.equal(han.pad_per_sentence(documents), text.pad(documents))
 
 
 def test_rnnsearch_benchmark_times_three_models_and_two_ratios():

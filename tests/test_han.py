@@ -10,6 +10,8 @@ from attnmem_core import intervals, training
 from attnmem_core.data import text
 from attnmem_core.experiments import han as experiments
 from attnmem_core.models import han
+from attnmem_core.models.bigru import BiGRU
+from attnmem_core.models.bucketed_bigru import BucketedBiGRU, length_buckets
 
 REVIEWS = [
     "I love this tea. It is great with milk! My kids love it too.",
@@ -63,6 +65,20 @@ def test_pad_puts_padding_after_the_words_and_after_the_sentences():
     assert x.tolist() == [[[5, 6, 0], [7, 0, 0], [0, 0, 0]], [[8, 9, 4], [2, 0, 0], [3, 0, 0]]]
 
 
+def test_pad_places_every_word_of_random_documents_where_a_loop_would():
+    rng = np.random.default_rng(0)
+    documents = [
+        [rng.integers(2, 50, int(rng.integers(1, 9))).tolist() for _ in range(int(rng.integers(1, 6)))]
+        for _ in range(20)
+    ]
+    x = text.pad(documents)
+    expected = torch.zeros(20, max(map(len, documents)), max(len(s) for d in documents for s in d), dtype=torch.long)
+    for i, document in enumerate(documents):
+        for j, sentence in enumerate(document):
+            expected[i, j, : len(sentence)] = torch.tensor(sentence)
+    assert torch.equal(x, expected)
+
+
 def test_length_batches_cover_every_document_once_per_epoch_grouped_by_length():
     rng = np.random.default_rng(0)
     documents = [[[1] * int(rng.integers(1, 9))] * int(rng.integers(1, 6)) for _ in range(50)]
@@ -75,7 +91,7 @@ def test_length_batches_cover_every_document_once_per_epoch_grouped_by_length():
 
 def test_bigru_equals_torchs_bidirectional_gru_on_packed_sequences():
     torch.manual_seed(0)
-    ours, reference = han.BiGRU(5, 3), torch.nn.GRU(5, 3, batch_first=True, bidirectional=True)
+    ours, reference = BiGRU(5, 3), torch.nn.GRU(5, 3, batch_first=True, bidirectional=True)
     with torch.no_grad():
         for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
             getattr(reference, f"{name}_l0").copy_(getattr(ours.forward_gru, f"{name}_l0"))
@@ -84,6 +100,44 @@ def test_bigru_equals_torchs_bidirectional_gru_on_packed_sequences():
     packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
     expected = pad_packed_sequence(reference(packed)[0], batch_first=True, total_length=7)[0]
     torch.testing.assert_close(ours(x, lengths), expected)
+
+
+def test_length_buckets_find_the_cheapest_grouping_by_length():
+    """Against every split of the sorted distinct lengths into consecutive groups."""
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 9, 40)
+    distinct = np.unique(lengths)
+
+    def cost(groups):
+        return sum(lengths[g].max() * (len(g) + 10) for g in groups)
+
+    def splits(values):
+        if len(values) == 0:
+            yield []
+        for k in range(1, len(values) + 1):
+            for rest in splits(values[k:]):
+                yield [values[:k], *rest]
+
+    cheapest = min(cost([np.flatnonzero(np.isin(lengths, part)) for part in split]) for split in splits(distinct))
+    groups = length_buckets(lengths, step_cost_in_rows=10)
+    assert sorted(np.concatenate(groups).tolist()) == list(range(40)) and cost(groups) == cheapest
+    assert len(groups) > 1 and len(length_buckets(lengths, step_cost_in_rows=float("inf"))) == 1
+
+
+def test_the_bucketed_bigru_gives_the_padded_bigrus_outputs_and_gradients():
+    torch.manual_seed(0)
+    padded, bucketed = BiGRU(5, 3), BucketedBiGRU(5, 3, step_cost_in_rows=1)
+    bucketed.load_state_dict(padded.state_dict())
+    x, lengths = torch.randn(12, 9, 5, requires_grad=True), torch.tensor([9, 1, 3, 3, 7, 2, 9, 5, 1, 4, 8, 6])
+    assert len(length_buckets(lengths.numpy(), 1)) > 2
+    results = []
+    for model in (padded, bucketed):
+        h = model(x, lengths)
+        gradients = torch.autograd.grad((h * torch.linspace(-1, 1, 6)).square().sum(), [x, *model.parameters()])
+        results.append((h, gradients))
+    torch.testing.assert_close(results[1][0], results[0][0])
+    for ours, reference in zip(results[1][1], results[0][1]):
+        torch.testing.assert_close(ours, reference)
 
 
 DOCUMENTS = [[[5, 6, 7], [8, 9]], [[3, 4, 5, 6, 7, 8], [9], [2, 3]], [[4]]]
@@ -122,6 +176,33 @@ def test_attention_weights_sum_to_one_over_real_words_and_are_zero_on_padding(na
     torch.testing.assert_close(per_unit[real], torch.ones(int(real.sum())))
     if α_sentences is not None:
         torch.testing.assert_close(α_sentences.sum(-1), torch.ones(len(x)))
+
+
+@pytest.mark.parametrize("name", ["HN-ATT", "GRU-ATT (flat)", "HN-MAX"])
+def test_predicted_weights_split_by_document_are_each_documents_own_weights(name):
+    """predict's flat weights, batched and reordered by length, split back by attention_weights, equal the weights
+    of each document scored alone; labels likewise, with and without the weights."""
+    torch.manual_seed(0)
+    model = han.build(name, 12, 2, embedding_dim=8, hidden_size=4).eval()
+    labels, words, sentences = experiments.predict(model, DOCUMENTS, torch.device("cpu"), batch_size=2)
+    outputs = {
+        "word_weights": words,
+        "sentence_weights": sentences,
+        "words_per_sentence": torch.tensor([len(s) for d in DOCUMENTS for s in d]),
+        "sentences_per_document": torch.tensor([len(d) for d in DOCUMENTS]),
+    }
+    by_document, by_sentence = experiments.attention_weights(outputs)
+    assert experiments.predict(model, DOCUMENTS, torch.device("cpu"), weights=False)[0].tolist() == labels.tolist()
+    for i, document in enumerate(DOCUMENTS):
+        with torch.no_grad():
+            logits, α_it, α_i = model.attend(text.pad([document]))
+        assert labels[i] == int(logits.argmax())
+        assert (α_it is None) == (by_document is None) and (α_i is None) == (by_sentence is None)
+        if α_it is not None:
+            for j, sentence in enumerate(document):
+                np.testing.assert_allclose(by_document[i][j], α_it[0, j, : len(sentence)].numpy(), rtol=1e-5)
+        if α_i is not None:
+            np.testing.assert_allclose(by_sentence[i], α_i[0].numpy(), rtol=1e-5)
 
 
 def test_average_pooling_is_the_masked_mean_and_max_pooling_the_masked_max():
@@ -273,7 +354,11 @@ def test_a_transferred_context_vector_stays_frozen_and_the_parts_split_by_senten
 def test_a_sentence_hits_when_the_heaviest_sentence_speaks_most_for_the_label():
     class Run:
         spec = experiments.RunSpec("HN-ATT", "word2vec", 3, 1, 2, 1e-3, 8, 4)
-        outputs = {"sentence_weights": [torch.tensor([0.7, 0.3]), torch.tensor([0.2, 0.5, 0.3]), torch.tensor([1.0])]}
+        outputs = {
+            "word_weights": None,
+            "sentence_weights": torch.tensor([0.7, 0.3, 0.2, 0.5, 0.3, 1.0]),
+            "sentences_per_document": torch.tensor([2, 3, 1]),
+        }
 
     log_odds = [
         np.array([2.0, -1.0]),

@@ -84,13 +84,18 @@ class Vocabulary:
 
 def pad(documents: Sequence[list[list[int]]]) -> torch.Tensor:
     """(documents, sentences, words) ids, PAD after each sentence's words and after each document's sentences."""
-    S = max(len(d) for d in documents)
-    W = max(len(s) for d in documents for s in d)
-    x = torch.full((len(documents), S, W), PAD, dtype=torch.long)
-    for i, document in enumerate(documents):
-        for j, sentence in enumerate(document):
-            x[i, j, : len(sentence)] = torch.tensor(sentence, dtype=torch.long)
-    return x
+    sentences_per_document = [len(d) for d in documents]
+    sentences = [s for d in documents for s in d]
+    lengths = np.array([len(s) for s in sentences])
+    x = np.full((len(documents), max(sentences_per_document), lengths.max()), PAD, dtype=np.int64)
+    # one scatter of every word, not one tensor per sentence: this runs for every training batch
+    document = np.repeat(np.arange(len(documents)), sentences_per_document)
+    sentence = np.concatenate([np.arange(n) for n in sentences_per_document])
+    word = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    x[np.repeat(document, lengths), np.repeat(sentence, lengths), word] = np.fromiter(
+        (w for s in sentences for w in s), dtype=np.int64, count=lengths.sum()
+    )
+    return torch.from_numpy(x)
 
 
 def by_length(

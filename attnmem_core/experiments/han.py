@@ -3,8 +3,8 @@
 `prepare` turns the reviews into documents of word ids once: a Punkt model and a vocabulary
 (the paper's cut-off: words seen 5 times or fewer become UNK) from the training reviews,
 and word2vec embeddings trained on them (the paper's initialisation of W_e). A `RunSpec`
-trains one model from one seed until `EARLY_STOPPING` ends it (validation accuracy, a stated
-patience), keeps the evaluation with the best validation accuracy, and returns its test
+trains one model from one seed until `EarlyStopping` ends it (validation accuracy, the
+profile's stated patience), keeps the evaluation with the best validation accuracy, and returns its test
 predictions and attention weights; `runs.run_all` runs many side by side (or reads them from
 the trained-model cache). The learning rate is chosen on validation accuracy only
 (`selection_plan`, `chosen_learning_rate`). `bag_of_words` fits the logistic-regression
@@ -101,7 +101,8 @@ EARLY_STOPPING = EarlyStopping()
 class Scale:
     """What a profile runs. The paper: 200-d word2vec, GRUs of 50 per direction, batch 64, SGD with momentum and
     its learning rate picked on validation; here Adam, its learning rate picked on validation from
-    `learning_rates` (HN-ATT, first seed), every run early-stopped (`EARLY_STOPPING`) within `epochs`."""
+    `learning_rates` (HN-ATT, first seed), every run early-stopped (`EarlyStopping` with `patience`) within `epochs`.
+    The cpu profile's sizes were chosen on validation (`han_scale`, han_calibration.json)."""
 
     epochs: int  # the most a run may take; early stopping usually ends it sooner
     seeds: tuple[int, ...]
@@ -111,6 +112,7 @@ class Scale:
     batch_size: int = 64
     learning_rates: tuple[float, ...] = (1e-3, 2e-3, 4e-3)
     evaluations_per_epoch: int = 2
+    patience: int = EARLY_STOPPING.patience  # evaluations without a better validation accuracy before a run stops
     max_sentences: int | None = None  # keep the first sentences of a long review...
     max_words: int | None = None  # ...and the first words of a long sentence
     limit: int | None = None  # smoke: the first reviews of each split only
@@ -139,11 +141,14 @@ PROFILES = {
         epochs=8,
         seeds=(0, 1, 2, 3, 4),
         workers=2,
-        embedding_dim=100,
+        embedding_dim=100,  # these three chosen on validation: han_scale, han_calibration.json
         max_sentences=12,
         max_words=30,
         learning_rates=(2e-3, 4e-3),
         random_init_models=(),
+        # one epoch without a better validation accuracy: 22% less training than 3, for 0.55 points of validation
+        # accuracy on average (han_calibration.json, "patience")
+        patience=2,
     ),
     "gpu": Scale(epochs=20, seeds=tuple(range(10)), workers=1, learning_rates=(5e-4, 1e-3, 2e-3, 4e-3)),
 }
@@ -274,7 +279,8 @@ class RunSpec:
         )
 
     def cost(self) -> float:
-        return 1.0
+        # the short reviews took a third of the others' time in the last cpu build (10 s against 20–40 s a run)
+        return 0.4 if self.part == "short" else 1.0
 
     def train(self, corpus: Corpus, device: torch.device) -> dict:
         seed_everything(self.seed)
@@ -296,7 +302,7 @@ class RunSpec:
         best = {"valid_accuracy": -1.0}
 
         def evaluate():
-            accuracy = scores(labels["valid"], predict(model, ids["valid"], device)[0])["accuracy"]
+            accuracy = scores(labels["valid"], predict(model, ids["valid"], device, weights=False)[0])["accuracy"]
             if accuracy > best["valid_accuracy"]:
                 best.update(valid_accuracy=accuracy, state=copy.deepcopy(model.state_dict()))
             return {"valid_accuracy": accuracy}
@@ -323,8 +329,11 @@ class RunSpec:
             {
                 "best_valid_accuracy": best["valid_accuracy"],
                 "predictions": torch.from_numpy(predictions),
-                "word_weights": [None if w is None else [torch.from_numpy(a) for a in w] for w in word_weights],
-                "sentence_weights": [None if w is None else torch.from_numpy(w) for w in sentence_weights],
+                # flat, one tensor each: thousands of small ones cost seconds to save and load per run
+                "word_weights": word_weights,
+                "sentence_weights": sentence_weights,
+                "words_per_sentence": torch.tensor([len(s) for d in ids["test"] for s in d]),
+                "sentences_per_document": torch.tensor([len(d) for d in ids["test"]]),
                 "test_index": torch.from_numpy(split["test"]),
                 **scores(labels["test"], predictions),
             },
@@ -342,6 +351,7 @@ def _spec(scale: Scale, model: str, embedding: str, seed: int, epochs: int, lear
         scale.embedding_dim,
         scale.hidden_size,
         scale.evaluations_per_epoch,
+        scale.patience,
         **part,
     )
 
@@ -395,21 +405,44 @@ def scores(y_true, y_pred) -> dict[str, float]:
 
 
 @torch.no_grad()
-def predict(model: nn.Module, documents, device, batch_size: int = 128):
-    """Predicted labels, and per document its word weights α_it (list of arrays) and sentence weights α_i (or None)."""
+def predict(model: nn.Module, documents, device, batch_size: int = 128, weights: bool = True):
+    """Predicted labels and, with `weights`, the attention weights flat in document order: α_it of every real word
+    (by document, sentence, word) and α_i of every real sentence, each None where the model has none
+    (`attention_weights` splits them by document)."""
     model.eval()
     labels = np.empty(len(documents), dtype=np.int64)
     word_weights, sentence_weights = [None] * len(documents), [None] * len(documents)
     for index in text.by_length(documents, batch_size):
-        logits, α_it, α_i = model.attend(text.pad([documents[i] for i in index]).to(device))
+        x = text.pad([documents[i] for i in index]).to(device)
+        if not weights:
+            labels[index] = model(x).argmax(-1).cpu().numpy()
+            continue
+        logits, α_it, α_i = model.attend(x)
         labels[index] = logits.argmax(-1).cpu().numpy()
-        for row, i in enumerate(index):
-            lengths = [len(s) for s in documents[i]]
-            if α_it is not None:
-                word_weights[i] = [α_it[row, j, :n].cpu().numpy() for j, n in enumerate(lengths)]
-            if α_i is not None:
-                sentence_weights[i] = α_i[row, : len(lengths)].cpu().numpy()
-    return labels, word_weights, sentence_weights
+        real_words = x != text.PAD
+        real_sentences = real_words.any(-1)
+        if α_it is not None:
+            for i, α in zip(index, α_it[real_words].cpu().split(real_words.flatten(1).sum(-1).tolist())):
+                word_weights[i] = α
+        if α_i is not None:
+            for i, α in zip(index, α_i[real_sentences].cpu().split(real_sentences.sum(-1).tolist())):
+                sentence_weights[i] = α
+    flat = [None if w[0] is None else torch.cat(w) for w in (word_weights, sentence_weights)]
+    return labels, *flat
+
+
+def attention_weights(outputs: dict) -> tuple[list | None, list | None]:
+    """A run's flat test weights (`predict`) split by document: per document a list of per-sentence arrays of
+    α_it, and an array of α_i; None where the model has no such weights."""
+    sentences = outputs["sentences_per_document"].tolist()
+    words, by_document = None, None
+    if outputs["word_weights"] is not None:
+        per_sentence = outputs["word_weights"].split(outputs["words_per_sentence"].tolist())
+        starts = np.cumsum([0, *sentences])
+        words = [[a.numpy() for a in per_sentence[i:j]] for i, j in zip(starts[:-1], starts[1:])]
+    if outputs["sentence_weights"] is not None:
+        by_document = [a.numpy() for a in outputs["sentence_weights"].split(sentences)]
+    return words, by_document
 
 
 def _joined(documents: list[text.Document]) -> list[str]:
@@ -527,7 +560,7 @@ def word_weights_frame(
     plots it, and α_it·T_i, its weight relative to a uniform 1/T_i, which sentence length cannot move."""
     rows = []
     for r in results:
-        for doc, (document, weights) in enumerate(zip(corpus.words["test"], r.outputs["word_weights"])):
+        for doc, (document, weights) in enumerate(zip(corpus.words["test"], attention_weights(r.outputs)[0])):
             label = CLASSES[int(corpus.labels["test"][doc])]
             for sentence, α in zip(document, weights):
                 for w, a in zip(sentence, α):
@@ -599,7 +632,7 @@ def run_name(run: runs.TrainedRun) -> str:
 
 
 def convergence_states(results: list[runs.TrainedRun]) -> dict[str, list[convergence.Convergence]]:
-    """Model name → EARLY_STOPPING's answer for each of its runs (one per seed)."""
+    """Model name → its EarlyStopping's answer for each of its runs (one per seed)."""
     judged: dict[str, list[convergence.Convergence]] = {}
     for r in results:
         judged.setdefault(run_name(r), []).append(EarlyStopping(patience=r.spec.patience).judge(r.history))
@@ -667,7 +700,7 @@ def sentence_hits(results: list[runs.TrainedRun], log_odds: list[np.ndarray]) ->
     reviews), their ratio, and the mean weight of the first and the last sentence relative to a uniform 1/L."""
     rows = []
     for r in results:
-        chosen = [(α.numpy(), odds) for α, odds in zip(r.outputs["sentence_weights"], log_odds) if len(odds) > 1]
+        chosen = [(α, odds) for α, odds in zip(attention_weights(r.outputs)[1], log_odds) if len(odds) > 1]
         hits = np.mean([np.argmax(α) == np.argmax(odds) for α, odds in chosen])
         chance = np.mean([1 / len(odds) for _, odds in chosen])
         rows.append(

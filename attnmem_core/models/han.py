@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from attnmem_core.data.text import PAD
-from attnmem_core.models.bigru import BiGRU
+from attnmem_core.models.bucketed_bigru import BucketedBiGRU
 
 POOLINGS = ("attention", "average", "max")
 
@@ -85,9 +85,9 @@ class HAN(nn.Module):
     ):
         super().__init__()
         self.embed = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD)
-        self.word_encoder = BiGRU(embedding_dim, hidden_size)
+        self.word_encoder = BucketedBiGRU(embedding_dim, hidden_size)
         self.word_pool = Pool(pooling, 2 * hidden_size)
-        self.sentence_encoder = BiGRU(2 * hidden_size, hidden_size)
+        self.sentence_encoder = BucketedBiGRU(2 * hidden_size, hidden_size)
         self.sentence_pool = Pool(pooling, 2 * hidden_size)
         self.classify = nn.Linear(2 * hidden_size, classes)
 
@@ -118,7 +118,7 @@ class FlatGRU(nn.Module):
     ):
         super().__init__()
         self.embed = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD)
-        self.encoder = BiGRU(embedding_dim, hidden_size)
+        self.encoder = BucketedBiGRU(embedding_dim, hidden_size)
         self.pool = Pool(pooling, 2 * hidden_size)
         self.classify = nn.Linear(2 * hidden_size, classes)
 
