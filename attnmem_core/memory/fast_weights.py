@@ -170,7 +170,7 @@ class _AttentionRecurrence(torch.autograd.Function):
             q = torch.clamp_min(z, 0, out=Qs[t * (S + 1)])
             keys, w = H[:t], recency[steps - t :]
             for s in range(S):
-                i, u, q_next = t * S + s, Us[t * S + s], Qs[t * (S + 1) + s + 1]
+                u, q_next = Us[t * S + s], Qs[t * (S + 1) + s + 1]
                 if t:
                     pw = (keys * q).sum(-1, keepdim=True) * w  # (t, B, 1): recency × similarity
                     torch.add(z, (pw * keys).sum(0), out=u)
