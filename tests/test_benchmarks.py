@@ -4,7 +4,18 @@ import pandas as pd
 import torch
 
 from attnmem_core.data import text
-from benchmarks import attention, cli, convs2s, fast_weights, han, rnnsearch, show_attend_tell, timing, transformer
+from benchmarks import (
+    attention,
+    cli,
+    convs2s,
+    fast_weights,
+    fast_weights_profile,
+    han,
+    rnnsearch,
+    show_attend_tell,
+    timing,
+    transformer,
+)
 
 
 def _positive(table: pd.DataFrame) -> bool:
@@ -17,6 +28,12 @@ def test_fast_weights_benchmark_times_every_model_before_and_now():
     assert list(rates.columns) == ["before", "now, plain Adam", "now"]
     assert list(ratios.columns) == ["now, plain Adam / before", "now / before"]
     assert _positive(rates) and _positive(ratios)
+
+
+def test_fast_weights_profile_names_the_recurrence_among_the_operators():
+    milliseconds, table = fast_weights_profile.measure(["--steps", "2", "--hidden", "20", "--rows", "100"])
+    assert milliseconds > 0
+    assert "_AttentionRecurrence" in table and "_AttentionRecurrenceBackward" in table
 
 
 def test_han_benchmark_times_training_and_inference_of_both_models():

