@@ -40,6 +40,20 @@ def test_plan_has_every_table4_and_transformer_arm_per_seed_and_table5_for_the_f
     assert len({s.label for s in plan}) == len(plan)  # the cache file names differ
 
 
+def test_the_dearest_runs_start_first_the_main_run_then_the_transformers():
+    order = sorted(cs.plan(CPU, [0, 1, 2], 40), key=lambda spec: -spec.cost())
+    assert isinstance(order[0], cs.MainSpec)
+    models = [spec.arm.model for spec in order[1:]]
+    assert models == ["Transformer"] * 6 + ["ConvS2S"] * 18
+
+
+def test_probed_runs_carry_their_probe_and_the_others_do_not(data):
+    scale = cs.Scale(**{**vars(SMOKE), "steps": 2})
+    target_only, both = (cs.RunSpec(arm, 0, scale).train(data, CPU_DEVICE)["outputs"] for arm in cs.TABLE4[2:4])
+    assert "probe" not in target_only and set(both["probe"]) == {"encoder state", "word embedding"}
+    assert all(0 <= accuracy <= 1 for accuracy in both["probe"].values())
+
+
 def test_cache_keys_hold_what_decides_the_weights_and_nothing_else(data):
     spec = cs.RunSpec(cs.TABLE4[0], 0, SMOKE)
     key = spec.cache_key(data, CPU_DEVICE)

@@ -35,7 +35,7 @@ import pandas as pd
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from attnmem_core import claims, convergence, intervals, parallel, runs, scoring, tables, translation
+from attnmem_core import claims, convergence, intervals, runs, scoring, tables, translation
 from attnmem_core.data import pairs, subwords
 from attnmem_core.experiments import rnnsearch
 from attnmem_core.experiments import transformer as trx
@@ -212,6 +212,7 @@ TABLE4 = (
     Arm("− source & target position", source_positions=False, target_positions=False),
 )
 TRANSFORMER = (Arm("Transformer", "Transformer"), Arm("Transformer − positions", "Transformer", False, False))
+PROBED = (TABLE4[0], TABLE4[3], *TRANSFORMER)  # with and without positions, both architectures
 
 
 def table5_arms(scale: Scale) -> tuple[Arm, ...]:
@@ -283,7 +284,10 @@ class RunSpec:
         return build_convs2s(arm, data.vocabularies(), s.embedding, s.channels, (s.layers, s.layers), s)
 
     def cost(self) -> float:
-        return self.scale.steps
+        # the updates a run is expected to take: the cpu study's ConvS2S runs reached the gate at 650–900 of their
+        # 2,000, the Transformers, slowed by their warm-up, at 900–1,200 (so they start first and no long one ends
+        # the study alone)
+        return self.scale.steps * (0.5 if self.arm.model == "Transformer" else 0.4)
 
     def train(self, data: translation.Prepared, device: torch.device) -> dict:
         scale = self.scale
@@ -320,7 +324,11 @@ class RunSpec:
         start = time.perf_counter()
         with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
             hypotheses = translation.translate(model, data, "test", device, beam=1, index=test_index(data, scale))
-        return runs.payload(model, history, {"hypotheses": hypotheses}, time.perf_counter() - start)
+        decode_seconds = time.perf_counter() - start
+        outputs = {"hypotheses": hypotheses}
+        if self.arm in PROBED:  # on the worker, beside the other trainings, rather than after them all
+            outputs["probe"] = probe(model.cpu(), data, scale.cutoff)
+        return runs.payload(model, history, outputs, decode_seconds)
 
 
 def test_index(data: translation.Prepared, scale: Scale) -> np.ndarray:
@@ -350,7 +358,9 @@ class MainSpec:
         return build_convs2s(Arm("ConvS2S"), data.vocabularies(), s.main_embedding, s.main_channels, s.main_layers, s)
 
     def cost(self) -> float:
-        return self.scale.main_steps * 3 + 300  # larger batches of longer verses, and a beam over every test verse
+        # in the study's units: an update of 4 times the tokens, of longer verses, at twice the width costs about 8
+        # of the study's (455 against 55 ms, cpu); its validation BLEU and the beam over every test verse add more
+        return self.scale.main_steps * 8 + 300
 
     def train(self, data: translation.Prepared, device: torch.device) -> dict:
         scale = self.scale
@@ -572,11 +582,10 @@ def _features(model: torch.nn.Module, sources: list[list[int]]) -> dict[str, np.
     return {name: np.concatenate(parts) for name, parts in rows.items()}
 
 
-def probe(run: runs.TrainedRun, data: translation.Prepared) -> dict[str, float]:
+def probe(model: torch.nn.Module, data: translation.Prepared, cutoff: int) -> dict[str, float]:
     """Accuracy of a linear probe (multinomial logistic regression) that reads a token's index in its verse from
     its encoder state, trained on training verses within the cut-off, scored on the test verses within it; and of
     the same probe on the token's word embedding alone (what its identity says about where it is)."""
-    model, cutoff = run.model(data), run.spec.scale.cutoff
     train = _features(model, translation.split_pairs(data, "train", cutoff)[0][:PROBE_VERSES])
     test = _features(model, translation.split_pairs(data, "test", cutoff)[0])
     accuracy = {}
@@ -595,16 +604,11 @@ def chance(data: translation.Prepared, scale: Scale) -> float:
     return float(np.mean(np.concatenate([np.arange(n) for n in test]) == majority))
 
 
-def probes(
-    outcomes: list[runs.TrainedRun], data: translation.Prepared, workers: int, scheduler: str | None = None
-) -> pd.DataFrame:
+def probes(outcomes: list[runs.TrainedRun]) -> pd.DataFrame:
     """The probe on the encoder states and on the word embeddings alone, per arm and seed, for the models with and
-    without positions of both architectures; `workers` at a time (each fit takes seconds)."""
-    probed = [r for arm in (TABLE4[0], TABLE4[3], *TRANSFORMER) for r in find(outcomes, arm.name)]
-    accuracies = parallel.run_parallel(
-        probe, probed, workers=workers, context={"data": data}, desc="probes", scheduler=scheduler
-    )
-    return pd.DataFrame([{"model": r.spec.arm.name, "seed": r.spec.seed, **a} for r, a in zip(probed, accuracies)])
+    without positions of both architectures (each run probed its own model after training)."""
+    probed = [r for arm in PROBED for r in find(outcomes, arm.name)]
+    return pd.DataFrame([{"model": r.spec.arm.name, "seed": r.spec.seed, **r.outputs["probe"]} for r in probed])
 
 
 # ---- three architectures on one table ------------------------------------------------------------
