@@ -149,7 +149,15 @@ def start_runner(notebook: Path, out: Path, results: Path, profile: str, **env) 
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=_plain_signals,
     )
+
+
+def _plain_signals() -> None:
+    """SIGINT as a shell would hand it to a fresh runner: an earlier test of this process may have left it ignored
+    or blocked (both pass through exec), and the runner would then sleep through the test's interrupt."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def finish(runner: subprocess.Popen) -> str:
