@@ -92,6 +92,21 @@ def test_too_short_a_history_is_not_converged_and_says_why():
     assert RULE.judge(history([0.5, 0.5, 0.5])).converged
 
 
+def test_a_run_shorter_than_the_minimum_is_not_converged_however_flat_and_says_so():
+    """The IRNN at the retrieval task's 62 % plateau from its first evaluation to its last."""
+    rule = Rule("valid_error", "min", min_steps=30_000)
+    flat = [0.62] * 8
+    assert RULE.judge(history(flat, every=250)).converged
+    short = rule.judge(history(flat, every=250))
+    assert not short.converged and short.improvement == 0.0
+    assert short.reason == (
+        "valid_error did not improve over the last half of its 2,000 updates, fewer than the 30,000 a run needs "
+        "to be judged"
+    )
+    assert rule.judge(history(flat, every=5_000)).converged  # 40,000 updates
+    assert not rule.judge(history(FAST_WEIGHTS_R20)).converged  # 30,000 updates, still falling
+
+
 def test_a_history_without_the_metric_names_the_metric_and_the_keys():
     with pytest.raises(
         ValueError,
@@ -108,12 +123,19 @@ def test_bad_parameters_are_named():
         Rule("valid_error", "lowest")
     with pytest.raises(ValueError, match="window=1.5"):
         Rule("valid_error", "min", window=1.5)
+    with pytest.raises(ValueError, match="min_steps=-1: they must not be negative"):
+        Rule("valid_error", "min", min_steps=-1)
 
 
 def test_the_rule_in_words():
     assert RULE.text() == (
         "a run has converged when the best valid_error of the last half of its updates improves on the best "
         "before them by less than 2% or three times its evaluation-to-evaluation noise"
+    )
+    assert (
+        Rule("valid_error", "min", min_steps=30_000)
+        .text()
+        .endswith("noise, and only once it has trained at least 30,000 updates")
     )
 
 

@@ -55,28 +55,25 @@ def test_table1_puts_the_paper_beside_our_mean_and_spread():
     assert table.loc["Fast weights", "R=20 paper"] == "1.81" and table.loc["IRNN", "R=100 paper"] == "0.34"
     assert table.loc["Fast weights λ=0.95", "R=50 ours"] == "20.00 ± 14.14"
     assert fw.errors(frame)["fw@20"] == [0.1, 0.3]
-    flat, falling = [0.5, 0.3, 0.3, 0.3], [0.9, 0.7, 0.5, 0.3]
+    flat, falling = _history([0.5, 0.3, 0.3, 0.3], 10_000), _history([0.9, 0.7, 0.5, 0.3], 10_000)
     states = {
-        f"{v}@{r}": [fw.CONVERGENCE.judge(_history(flat))] * 2
+        f"{v}@{r}": [fw.CONVERGENCE.judge(flat)] * 2
         for v in ("irnn", "lstm", "alstm", "fw λ=0.95")
         for r in (20, 50, 100)
     }
-    states |= {
-        f"fw@{r}": [fw.CONVERGENCE.judge(_history(flat)), fw.CONVERGENCE.judge(_history(falling))]
-        for r in (20, 50, 100)
-    }
+    states |= {f"fw@{r}": [fw.CONVERGENCE.judge(flat), fw.CONVERGENCE.judge(falling)] for r in (20, 50, 100)}
     judged = fw.table1(frame, states)
     assert judged.loc["Fast weights", "R=20 converged"] == "1 of 2" and judged.loc["LSTM", "R=50 converged"] == "2 of 2"
     assert list(judged.columns[:3]) == ["R=20 ours", "R=20 converged", "R=20 paper"]
 
 
-def _history(curve: list[float]) -> list[dict]:
-    return [{"step": 250 * (i + 1), "valid_error": e} for i, e in enumerate(curve)]
+def _history(curve: list[float], every: int = 250) -> list[dict]:
+    return [{"step": every * (i + 1), "valid_error": e} for i, e in enumerate(curve)]
 
 
 def _trained(variant: str, hidden: int, seed: int, error: float, curve: list[float]) -> runs.TrainedRun:
     spec = fw.spec(fw.PROFILES["cpu"], variant, variant, hidden, seed)
-    return runs.TrainedRun(spec, _history(curve), {"test_error": error}, {}, 0, 1.0, 0.0, cached=True)
+    return runs.TrainedRun(spec, _history(curve, 10_000), {"test_error": error}, {}, 0, 1.0, 0.0, cached=True)
 
 
 def test_quantities_are_errors_in_percent_with_intervals_over_seeds_or_over_test_items():
@@ -209,9 +206,20 @@ def test_grid_table_chooses_the_lowest_mean_validation_error():
     assert fw.grid_table([]).empty
 
 
-def test_a_run_stops_when_the_convergence_rule_says_it_has_converged_after_the_minimum():
-    """With a learning rate of 0 nothing changes, so the rule says converged at every chance from update 15 on (one
-    evaluation before the last half, two within it); a run stops at the first after `stop_after`."""
+def test_no_run_of_the_cpu_profile_can_be_called_converged():
+    """Its budget is shorter than the rule's minimum: a run flat at the 62 % plateau from its first evaluation is a
+    number at 2,000 updates, not a converged one."""
+    cpu = fw.PROFILES["cpu"]
+    plateau = fw.CONVERGENCE.judge(_history([0.62] * (cpu.steps // cpu.eval_every), cpu.eval_every))
+    assert not plateau.converged and "fewer than the 30,000" in plateau.reason
+    assert fw.PROFILES["gpu"].stop_after == fw.CONVERGENCE.min_steps < fw.PROFILES["gpu"].steps
+
+
+def test_a_run_stops_when_the_convergence_rule_says_it_has_converged_after_the_minimum(monkeypatch):
+    """With a learning rate of 0 nothing changes, so the rule (here without its minimum) says converged at every
+    chance from update 15 on (one evaluation before the last half, two within it); a run stops at the first after
+    `stop_after`."""
+    monkeypatch.setattr(fw, "CONVERGENCE", replace(fw.CONVERGENCE, min_steps=0))
     scale = fw.Scale(steps=40, eval_every=5, seeds=(0,), workers=1, valid_size=32, test_size=32, learning_rate=0.0)
     for stop_after, last in ((None, 40), (0, 15), (22, 25)):
         stored = fw.spec(replace(scale, stop_after=stop_after), "irnn", "irnn", 20, 0).train(make_splits(), CPU)
