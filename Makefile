@@ -15,6 +15,7 @@ book: $(STAMP)   ## execute the notebooks (PROFILE=smoke|cpu|gpu) and build the 
 
 test: $(STAMP)   ## the test suite, including a smoke run of every notebook and a book build
 	tools/system_packages.sh
+	$(VENV)/bin/python tools/mathjax.py
 	$(VENV)/bin/python -m pytest
 
 lint: $(STAMP)   ## ruff: lint and format check of the library, tests, benchmarks and notebooks

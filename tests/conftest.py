@@ -10,6 +10,18 @@ import pytest
 from attnmem_core.claims import VERDICTS
 from attnmem_core.runner import EXECUTED, REPO, run_notebook
 
+# Independent tests that each start a notebook kernel: 54 of them take 11 minutes on one core, so they are spread
+# over the workers one by one, while every other module stays whole on one worker (its module fixtures, a smoke
+# notebook among them, are built once).
+SPREAD = {"test_notebook_parameters"}
+
+
+def pytest_itemcollected(item):
+    """Under pytest-xdist's --dist=loadgroup, each module of tests is one group, but for the modules in SPREAD. Set
+    as each test is collected: pytest-xdist reads the groups in its own pytest_collection_modifyitems."""
+    if item.module.__name__ not in SPREAD:
+        item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
 
 def vendored_mathjax(root: Path) -> None:
     """The book's own MathJax (tools/mathjax.py fetches the pinned package once) into the scratch book at `root`."""

@@ -52,13 +52,23 @@ def unpack(tarball: bytes, target: Path = TARGET) -> None:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(archive.extractfile(member).read())
     (scratch / "VERSION").write_text(f"{PACKAGE}@{VERSION} {SHA256}\n")
-    shutil.rmtree(target, ignore_errors=True)
-    scratch.rename(target)
+    if not in_place(target):
+        shutil.rmtree(target, ignore_errors=True)
+    try:
+        scratch.rename(target)
+    except OSError:  # another process (a parallel test) put it in place meanwhile
+        shutil.rmtree(scratch)
+        if not in_place(target):
+            raise
+
+
+def in_place(target: Path = TARGET) -> bool:
+    stamp = target / "VERSION"
+    return stamp.is_file() and stamp.read_text().split()[:2] == [f"{PACKAGE}@{VERSION}", SHA256]
 
 
 def main() -> int:
-    stamp = TARGET / "VERSION"
-    if stamp.is_file() and stamp.read_text().split()[:2] == [f"{PACKAGE}@{VERSION}", SHA256]:
+    if in_place():
         return 0
     TARGET.parent.mkdir(parents=True, exist_ok=True)
     unpack(fetch())
