@@ -1,5 +1,6 @@
 """The Transformer experiments' pieces: the run plan and cache keys, Table 3's rows, the 1/√d_k statistics."""
 
+import dataclasses
 import functools
 import math
 
@@ -8,7 +9,7 @@ import pytest
 import torch
 from scipy import stats
 
-from attnmem_core import runs
+from attnmem_core import runs, translation
 from attnmem_core.data import bible
 from attnmem_core.experiments import rnnsearch
 from attnmem_core.experiments import transformer as trx
@@ -44,10 +45,10 @@ def test_plan_has_one_main_run_per_seed_and_table3_on_short_pairs_with_three_bas
     plan = trx.plan(CPU, rnnsearch.PROFILES["cpu"].long, [0, 1], steps=77)
     main = [r for r in plan if r.steps == 77]
     assert [r.seed for r in main] == [0, 1] and all(r.variant.name == "base" and r.test_beam == CPU.beam for r in main)
-    assert all(r.valid_bleu and r.cutoff == rnnsearch.PROFILES["cpu"].long for r in main)
+    assert all(not r.to_gate and r.cutoff == rnnsearch.PROFILES["cpu"].long for r in main)
     table3 = [r for r in plan if r not in main]
-    assert all(r.cutoff == CPU.short and r.steps == CPU.ablation_steps for r in table3)
-    assert all(r.final_bleu and not r.valid_bleu for r in table3)  # greedy BLEU once, at the end
+    assert all(r.cutoff == CPU.short and r.steps == CPU.ablation_steps and r.to_gate for r in table3)
+    assert all(r.max_tokens == CPU.ablation_max_tokens for r in table3) and main[0].max_tokens == CPU.max_tokens
     assert [r.seed for r in table3 if r.variant.name == "base"] == [0, 1, 2]
     assert all(sorted(r.seed for r in table3 if r.variant == v) == [0, 1] for v in trx.table3_variants(CPU))
     translating = {r.variant.name for r in table3 if r.test_beam}
@@ -84,24 +85,35 @@ def test_every_variant_builds_with_its_sizes(data):
         assert attention.d_k == (variant.d_k or SMOKE.d_model // SMOKE.heads)
 
 
-def _trained(spec, history) -> runs.TrainedRun:
-    return runs.TrainedRun(spec, history, {}, {}, 0, 1.0, 0.0, cached=False)
+def _trained(spec, kept: float, history) -> runs.TrainedRun:
+    outputs = {"kept": {"step": 1, "valid_perplexity": kept, "valid_bleu": 1.0}}
+    return runs.TrainedRun(spec, history, outputs, {}, 0, 1.0, 0.0, cached=False)
 
 
-def test_table3_rows_read_each_runs_last_evaluation_and_ratios_take_the_bases_geometric_mean():
-    spec = functools.partial(trx.RunSpec, cutoff=SMOKE.short, steps=SMOKE.ablation_steps, scale=SMOKE)
-    base = [
-        _trained(spec(trx.Variant("base"), seed=s), [{"step": 3, "train_seconds": 6.0, "valid_perplexity": p}])
-        for s, p in ((0, 10.0), (1, 40.0))
-    ]
-    h1 = _trained(
-        spec(trx.Variant("h=1", heads=1), seed=0), [{"step": 3, "train_seconds": 3.0, "valid_perplexity": 40.0}]
-    )
+def test_table3_rows_read_each_runs_kept_evaluation_and_ratios_take_the_bases_geometric_mean():
+    spec = functools.partial(trx.RunSpec, cutoff=SMOKE.short, steps=SMOKE.ablation_steps, scale=SMOKE, to_gate=True)
+    last = [{"step": 3, "train_seconds": 6.0, "valid_perplexity": 99.0}]  # worse than the kept weights: not read
+    base = [_trained(spec(trx.Variant("base"), seed=s), p, last) for s, p in ((0, 10.0), (1, 40.0))]
+    h1 = _trained(spec(trx.Variant("h=1", heads=1), seed=0), 40.0, [{**last[0], "train_seconds": 3.0}])
     groups = trx.table3_runs(base + [h1], SMOKE)
     assert groups["base"] == base and groups["h=1"] == [h1] and groups["learned"] == []
     rows = trx.table3_rows(groups)
     assert rows["h=1"][0]["seconds per update"] == 1.0
     assert trx.perplexity_ratios(rows, "h=1") == [pytest.approx(2.0)]  # 40 over √(10 · 40) = 20
+
+
+def test_a_table3_run_stops_at_the_gate_and_keeps_its_best_validation_weights(data):
+    scale = dataclasses.replace(SMOKE, ablation_steps=60, ablation_eval_every=3)
+    spec = trx.RunSpec(trx.Variant("base"), SMOKE.short, scale.ablation_steps, 0, scale, to_gate=True)
+    stored = spec.train(data, torch.device("cpu"))
+    history, kept = stored["history"], stored["outputs"]["kept"]
+    verdicts = [trx.convergence_rule(scale).judge(history[: i + 1]).converged for i in range(len(history))]
+    assert not any(verdicts[:-1]) and (verdicts[-1] or history[-1]["step"] == scale.ablation_steps)
+    assert kept["valid_perplexity"] == min(row["valid_perplexity"] for row in history) and "valid_bleu" in kept
+    model = spec.build(data)
+    model.load_state_dict(stored["state_dict"])
+    again = translation.validation(model.eval(), data, "cpu", SMOKE.short, scale.ablation_max_tokens)
+    assert again == pytest.approx({k: kept[k] for k in ("valid_perplexity", "valid_bleu")})
 
 
 def test_scaling_statistics_show_the_variance_grow_with_d_k_and_the_unscaled_softmax_saturate():
@@ -158,3 +170,11 @@ def test_convergence_is_judged_for_every_run_a_claim_names():
 def test_the_additive_transformer_keeps_more_memory_for_the_backward_pass(data):
     ratios = trx.attention_memory(data, SMOKE, batches=2)
     assert len(ratios) == 2 and all(r > 1 for r in ratios)
+
+
+def test_the_gate_judges_no_run_whose_second_half_lies_inside_the_warm_up():
+    rule = trx.convergence_rule(CPU)
+    flat = [{"step": 50 * i, "valid_perplexity": 300.0} for i in range(1, 7)]  # flat, but only 300 updates
+    assert not rule.judge(flat).converged and "fewer than the 800" in rule.judge(flat).reason
+    longer = [{"step": 100 * i, "valid_perplexity": 30.0} for i in range(1, 9)]
+    assert rule.min_steps == 2 * CPU.warmup and rule.judge(longer).converged

@@ -8,9 +8,10 @@ positions, scaling, scoring, label smoothing) trained from one seed for some upd
 - the main run: the base variant on pairs of at most `translation.Scale.long` words, the
   same pairs as RNNsearch-40, evaluated every `eval_every` updates (validation perplexity
   and greedy validation BLEU), so the cost of reaching RNNsearch's quality can be read off;
-- Table 3's rows on the pairs of at most `Scale.short` words, each trained for `ablation_steps`
-  updates, well past the warm-up, and judged by the convergence gate: the base from `base_seeds` seeds or
-  more, so that a variant run from one seed is judged against the base's measured seed-to-seed
+- Table 3's rows on the pairs of at most `Scale.short` words, on smaller batches, each trained until the
+  convergence gate says it has converged (early stopping; the weights of its best validation perplexity are
+  kept, and their greedy validation BLEU measured once) or `ablation_steps` updates have passed: the base from
+  `base_seeds` seeds or more, so that a variant run from one seed is judged against the base's measured seed-to-seed
   spread (`against`); row (D) trains without label smoothing, and an "additive" row puts
   Bahdanau's additive scores into every head (Sec. 3.2.1's comparison, the essay's "faster and
   more space-efficient");
@@ -25,6 +26,7 @@ Costs (Table 2's column) are counted by torch's FLOP counter on the first traini
 
 from __future__ import annotations
 
+import copy
 import functools
 import itertools
 import json
@@ -85,7 +87,7 @@ class Scale:
     dropout 0.1, label smoothing 0.1, warmup 4000, batches of ~25k source + 25k target tokens, beam 4, α 0.6."""
 
     steps: int  # the main run's updates
-    ablation_steps: int  # a Table 3 run's, on the pairs of at most `short` words
+    ablation_steps: int  # a Table 3 run's most, on the pairs of at most `short` words; it stops at the gate
     seeds: tuple[int, ...]
     workers: int
     heads_grid: tuple[int, ...]  # Table 3 (A): these head counts at d_k = d_v = d_model / h
@@ -105,6 +107,8 @@ class Scale:
     alpha: float = 0.6
     bf16: bool = False  # autocast on CUDA
     base_seeds: int = 3  # Table 3's base trains from at least this many seeds: the spread variants are judged by
+    ablation_max_tokens: int = 1000  # padded tokens per batch of a Table 3 run
+    ablation_eval_every: int = 100  # a Table 3 run's evaluations: what the convergence gate sees
 
 
 PROFILES = {
@@ -124,9 +128,13 @@ PROFILES = {
         max_tokens=600,
         eval_every=3,
         beam=2,
+        ablation_max_tokens=600,
+        ablation_eval_every=1,
     ),
     # d_model 64 and batches of 1,000 tokens: an update costs about a sixth of d_model 128's at 2,000 (FLOPs per
-    # token ÷ 2.9, tokens ÷ 2), which buys Table 3's twelve runs 1,200 updates each, three times the warm-up
+    # token ÷ 2.9, tokens ÷ 2), which buys Table 3's runs 1,200 updates each, three times the warm-up. They stop at
+    # the gate if they reach it; in this profile's minutes they do not (transformer_calibration.json: the verses of
+    # at most 12 words reach it only by overfitting 2,463 pairs, and at 15 or 20 words 4,000 updates are not enough)
     "cpu": Scale(
         steps=3000,
         ablation_steps=1200,
@@ -142,7 +150,7 @@ PROFILES = {
     ),
     "gpu": Scale(
         steps=6000,
-        ablation_steps=3000,
+        ablation_steps=6000,
         seeds=(0, 1),
         workers=4,
         heads_grid=(1, 4, 16, 32),
@@ -156,6 +164,8 @@ PROFILES = {
         max_tokens=6000,
         eval_every=500,
         bf16=True,
+        ablation_max_tokens=6000,
+        ablation_eval_every=250,
     ),
 }
 
@@ -214,16 +224,17 @@ def paper_row(variant: Variant, scale: Scale) -> str | None:
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One Transformer variant from one seed, trained for `steps` updates on the pairs of at most `cutoff` words."""
+    """One Transformer variant from one seed, trained for `steps` updates on the pairs of at most `cutoff` words:
+    the main run, evaluated with validation perplexity and greedy validation BLEU; or (`to_gate`) a Table 3 run,
+    on Table 3's batches, evaluated with validation perplexity alone and stopped at the convergence gate."""
 
     variant: Variant
     cutoff: int  # training pairs of at most this many words
-    steps: int
+    steps: int  # at most this many updates when `to_gate`
     seed: int
     scale: Scale
     test_beam: int = 0  # translate the test set after training with this beam (1: greedy); 0: not at all
-    valid_bleu: bool = True  # evaluate greedy validation BLEU besides perplexity, at every evaluation
-    final_bleu: bool = False  # greedy validation BLEU at the last evaluation only (decoding costs more than updates)
+    to_gate: bool = False  # early stopping; the best validation weights kept, their greedy validation BLEU measured
 
     @property
     def label(self) -> str:
@@ -238,8 +249,7 @@ class RunSpec:
             "steps": self.steps,
             "seed": self.seed,
             "test_beam": self.test_beam,
-            "valid_bleu": self.valid_bleu,
-            "final_bleu": self.final_bleu,
+            "to_gate": self.to_gate,
             "scale": asdict(scale),
             **data.identity(),
             "device": device.type,
@@ -248,11 +258,17 @@ class RunSpec:
     def build(self, data: translation.Prepared) -> Transformer:
         return build(self.variant, self.scale, *data.vocabularies())
 
+    @property
+    def max_tokens(self) -> int:
+        return self.scale.ablation_max_tokens if self.to_gate else self.scale.max_tokens
+
     def cost(self) -> float:
-        """Roughly proportional to the run's time on a CPU, in updates: its updates plus translating the test set
-        (a beam costs more than greedy decoding); additive scores about double an update's time."""
+        """Roughly proportional to the run's time on a CPU, in the main run's updates: its most updates plus
+        translating the test set (a beam costs more than greedy decoding); additive scores about double an update's
+        time."""
         per_update = 2 if self.variant.scoring == "additive" else 1
-        return per_update * self.steps + (200 if self.test_beam > 1 else 70 if self.test_beam else 0)
+        updates = self.steps * self.max_tokens / self.scale.max_tokens
+        return per_update * updates + (200 if self.test_beam > 1 else 70 if self.test_beam else 0)
 
     def train(self, data: translation.Prepared, device: torch.device) -> dict:
         scale = self.scale
@@ -262,33 +278,39 @@ class RunSpec:
         optimizer = torch.optim.Adam(model.parameters(), lr=1.0, betas=(0.9, 0.98), eps=1e-9, fused=True)
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(scale.d_model, scale.warmup, scale.lr_factor))
         autocast = autocast_dtype(device, scale.bf16)
-        evaluations = self.steps // scale.eval_every + bool(self.steps % scale.eval_every) if scale.eval_every else 1
-        count = itertools.count(1)
+        best = {"valid_perplexity": math.inf}
 
         def evaluate() -> dict:
-            last = next(count) == evaluations
-            bleu = self.valid_bleu or (self.final_bleu and last)
-            return translation.validation(model, data, device, self.cutoff, scale.max_tokens, bleu)
+            metrics = translation.validation(model, data, device, self.cutoff, self.max_tokens, not self.to_gate)
+            if self.to_gate and metrics["valid_perplexity"] < best["valid_perplexity"]:
+                best.update(metrics, state=copy.deepcopy(model.state_dict()))
+            return metrics
 
         history = train(
             model,
-            translation.training_batches(data, self.cutoff, scale.max_tokens, self.seed),
+            translation.training_batches(data, self.cutoff, self.max_tokens, self.seed),
             steps=self.steps,
             optimizer=optimizer,
             scheduler=schedule,
             loss_fn=loss(scale, self.variant.label_smoothing),
             device=device,
-            eval_every=scale.eval_every,
+            eval_every=scale.ablation_eval_every if self.to_gate else scale.eval_every,
             autocast=autocast,
             evaluate=evaluate,
+            stop=(lambda rows: convergence_rule(scale).judge(rows).converged) if self.to_gate else None,
             desc=self.label,
             progress=False,
         )
+        outputs = {}
+        if self.to_gate:
+            model.load_state_dict(best.pop("state"))
+            bleu = translation.validation(model, data, device, self.cutoff, self.max_tokens)["valid_bleu"]
+            outputs["kept"] = {**min(history, key=lambda row: row["valid_perplexity"]), "valid_bleu": bleu}
         start, hypotheses = time.perf_counter(), None
         if self.test_beam:
             with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
                 hypotheses = translation.translate(model, data, "test", device, beam=self.test_beam, alpha=scale.alpha)
-        return runs.payload(model, history, {"hypotheses": hypotheses}, time.perf_counter() - start)
+        return runs.payload(model, history, {**outputs, "hypotheses": hypotheses}, time.perf_counter() - start)
 
 
 def loss(scale: Scale, epsilon: float | None = None):
@@ -308,12 +330,12 @@ def plan(scale: Scale, cutoff: int, seeds: list[int], steps: int) -> list[RunSpe
     also translate the test verses greedily (the extrapolation test)."""
     base = Variant("base")
     specs = [RunSpec(base, cutoff, steps, seed, scale, test_beam=scale.beam) for seed in seeds]
-    short = functools.partial(RunSpec, cutoff=scale.short, steps=scale.ablation_steps, scale=scale, valid_bleu=False)
+    short = functools.partial(RunSpec, cutoff=scale.short, steps=scale.ablation_steps, scale=scale, to_gate=True)
     for seed in base_seeds(seeds, scale.base_seeds):
-        specs.append(short(base, seed=seed, test_beam=1, final_bleu=True))
+        specs.append(short(base, seed=seed, test_beam=1))
     for variant in table3_variants(scale):
         beam = 1 if variant.positional == "learned" else 0
-        specs += [short(variant, seed=seed, test_beam=beam, final_bleu=True) for seed in seeds]
+        specs += [short(variant, seed=seed, test_beam=beam) for seed in seeds]
     return specs
 
 
@@ -365,8 +387,8 @@ def sizes(scale: Scale, steps: int, profile: str) -> pd.DataFrame:
         "label smoothing": scale.label_smoothing,
         "warmup updates": scale.warmup,
         "peak learning rate": f"{peak:.1e}",
-        "tokens per batch": f"≤ {scale.max_tokens:,} padded (both sides)",
-        "updates": f"{steps:,} (Table 3 rows: {scale.ablation_steps:,})",
+        "tokens per batch": f"≤ {scale.max_tokens:,} padded (both sides; Table 3: {scale.ablation_max_tokens:,})",
+        "updates": f"{steps:,} (Table 3: to the convergence gate, at most {scale.ablation_steps:,})",
         "beam, length penalty": f"{scale.beam}, {scale.alpha}",
     }
     return pd.DataFrame({"paper (base)": PAPER_BASE, f"ours ({profile})": ours}).astype(str)
@@ -523,9 +545,17 @@ def table3_runs(outcomes: list[runs.TrainedRun], scale: Scale) -> dict[str, list
 
 
 def table3_rows(table3_runs: dict[str, list[runs.TrainedRun]]) -> dict[str, list[dict]]:
-    """Variant name → each seed's last evaluation, with its training seconds per update."""
+    """Variant name → each seed's kept evaluation (its best validation perplexity, with the greedy validation BLEU of
+    those weights), with the updates the run trained and its training seconds per update."""
     return {
-        name: [{**r.final, "seconds per update": r.final["train_seconds"] / r.final["step"]} for r in group]
+        name: [
+            {
+                **r.outputs["kept"],
+                "updates": r.final["step"],
+                "seconds per update": r.final["train_seconds"] / r.final["step"],
+            }
+            for r in group
+        ]
         for name, group in table3_runs.items()
     }
 
@@ -571,6 +601,7 @@ def table3(rows: dict[str, list[dict]], scale: Scale) -> pd.DataFrame:
                 "valid perplexity": _spread([m["valid_perplexity"] for m in measured]),
                 "÷ base": _spread(perplexity_ratios(rows, v.name), 3),
                 "valid BLEU (greedy)": _spread([m["valid_bleu"] for m in measured]),
+                "updates": _spread([m["updates"] for m in measured], 0),
                 "s / update": _spread([m["seconds per update"] for m in measured], 3),
                 "paper row": paper_row(v, scale) or "—",
                 "paper PPL / BLEU": f"{paper[0]} / {paper[1]}" if paper else "—",
@@ -586,7 +617,7 @@ def attention_memory(data: translation.Prepared, scale: Scale, batches: int = 4)
     for variant in (Variant("base"), Variant("additive", scoring="additive")):
         torch.manual_seed(0)
         models[variant.scoring] = build(variant, scale, *data.vocabularies()).train()
-    stream, ratios = translation.training_batches(data, scale.short, scale.max_tokens, 0), []
+    stream, ratios = translation.training_batches(data, scale.short, scale.ablation_max_tokens, 0), []
     for _ in range(batches):
         (x, y_in), y_out = next(stream)
         saved = {k: cost.saved_bytes(lambda m=m: loss(scale)(m(x, y_in), y_out)) for k, m in models.items()}
@@ -696,8 +727,12 @@ def extrapolation(
 
 # ---- the claims' quantities and the runs' convergence -----------------------------------------
 
-# A run has converged when its validation perplexity stopped falling over the last half of its updates.
-CONVERGENCE = convergence.Rule("valid_perplexity", "min")
+
+def convergence_rule(scale: Scale) -> convergence.Rule:
+    """A Transformer run has converged when its validation perplexity stopped falling over the last half of its
+    updates, and only once that half lies after the warm-up: until then the learning rate is still rising, and a
+    noisy early curve can pass the rule's noise clause (a run stopped there at 300 updates of a 400-update warm-up)."""
+    return convergence.Rule("valid_perplexity", "min", min_steps=2 * scale.warmup)
 
 
 def base_label(scale: Scale) -> str:
@@ -708,15 +743,16 @@ def base_label(scale: Scale) -> str:
 def convergence_states(
     rnn: list[runs.TrainedRun], main: list[runs.TrainedRun], outcomes: list[runs.TrainedRun], scale: Scale
 ) -> dict[str, list[convergence.Convergence]]:
-    """Each run the claims name → CONVERGENCE's answer, one per seed: RNNsearch, the main Transformer, Table 3's
-    base ('base ≤20') and each variant, and the two extrapolation runs ('sinusoidal ≤20', 'learned ≤20': Table 3's
-    base and learned positions)."""
-    histories = [(r.spec.label, r.history) for r in rnn] + [("Transformer", r.history) for r in main]
+    """Each run the claims name → its convergence, one per seed: RNNsearch by chapter 2's rule; the main Transformer,
+    Table 3's base ('base ≤20') and each variant, and the two extrapolation runs ('sinusoidal ≤20', 'learned ≤20':
+    Table 3's base and learned positions) by `convergence_rule`."""
+    judged = convergence.by_run(rnnsearch.CONVERGENCE, [(r.spec.label, r.history) for r in rnn])
+    histories = [("Transformer", r.history) for r in main]
     for name, group in table3_runs(outcomes, scale).items():
         histories += [(base_label(scale) if name == "base" else name, r.history) for r in group]
     for kind, name in (("sinusoidal", "base"), ("learned", "learned")):
         histories += [(f"{kind} ≤{scale.short}", r.history) for r in find(outcomes, name, scale.short)]
-    return convergence.by_run(CONVERGENCE, histories)
+    return {**judged, **convergence.by_run(convergence_rule(scale), histories)}
 
 
 def quantities(
