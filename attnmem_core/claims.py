@@ -15,7 +15,8 @@ bound: `>` or `<` a number, or `within` two. Its status:
                     change the answer. A quantity knows which way more training of each run moves it
                     (an error falls, a BLEU score rises), so a model that already meets the paper's
                     number needs no more updates, while a baseline's "failure" says nothing until it
-                    has converged.
+                    has converged. A cost per update, measured on runs but not moved by training them
+                    longer, is judged whatever their convergence.
 The verdict, with a one-line reason:
   - not reproduced  the primary condition fails,
   - inconclusive    some condition is not converged, or the primary is undecided,
@@ -41,7 +42,8 @@ class Quantity:
     """A measured number: its interval, its unit, and how more training of each run it was measured on moves it.
 
     `runs` maps a run's label (a model, over all its seeds) to +1 if training it longer raises
-    the quantity and -1 if it lowers it. Build it with `of_model` or `between`.
+    the quantity, -1 if it lowers it, and 0 if it does not move it (seconds per update). Build it with
+    `of_model` or `between`.
     """
 
     name: str
@@ -50,8 +52,8 @@ class Quantity:
     runs: Mapping[str, int]
 
     def __post_init__(self):
-        if any(sign not in (-1, +1) for sign in self.runs.values()):
-            raise ValueError(f"{self.name}: runs={dict(self.runs)}; each run moves the quantity by +1 or -1")
+        if any(sign not in (-1, 0, +1) for sign in self.runs.values()):
+            raise ValueError(f"{self.name}: runs={dict(self.runs)}; each run moves the quantity by +1, -1 or 0")
 
     def text(self, digits: int = 2) -> str:
         return self.interval.text(self.unit, digits)
@@ -136,7 +138,9 @@ class Condition:
     def judge(self, quantity: Quantity, convergence: Mapping[str, Sequence[Convergence]]) -> Outcome:
         status, why = self._side(quantity.interval)
         towards = {">": +1, "<": -1}.get(self.op)  # which way the quantity moves towards the paper's side
-        pending = [run for run in quantity.runs if not all(c.converged for c in convergence[run])]
+        pending = [
+            run for run, sign in quantity.runs.items() if sign and not all(c.converged for c in convergence[run])
+        ]
         if status == "holds":
             could_change = [run for run in pending if quantity.runs[run] != towards]
         elif status == "undecided":

@@ -9,7 +9,7 @@ import pytest
 import torch
 from scipy import stats
 
-from attnmem_core import runs, translation
+from attnmem_core import claims, convergence, runs, translation
 from attnmem_core.data import bible
 from attnmem_core.experiments import rnnsearch
 from attnmem_core.experiments import transformer as trx
@@ -178,3 +178,25 @@ def test_the_gate_judges_no_run_whose_second_half_lies_inside_the_warm_up():
     assert not rule.judge(flat).converged and "fewer than the 800" in rule.judge(flat).reason
     longer = [{"step": 100 * i, "valid_perplexity": 30.0} for i in range(1, 9)]
     assert rule.min_steps == 2 * CPU.warmup and rule.judge(longer).converged
+
+
+def test_the_cost_of_additive_attention_is_judged_whether_or_not_the_runs_converged():
+    base = [{"seconds per update": s} for s in (0.129, 0.131, 0.133)]
+    costs = trx.attention_costs({"base": base, "additive": [{"seconds per update": 0.187}]}, [2.0, 2.1, 1.9, 2.2], CPU)
+    assert all(q.runs == {"additive": 0, trx.base_label(CPU): 0} for q in costs)  # more training moves neither
+    assert costs[0].interval.value == pytest.approx(0.187 / stats.gmean([0.129, 0.131, 0.133]))
+    assert costs[1].interval.value == pytest.approx(2.05)
+    claim = claims.Claim(
+        "faster",
+        "dot-product attention is faster",
+        "Sec. 3.2.1",
+        primary=claims.Condition("seconds per update additive / dot-product", ">", 1.0, "×"),
+    )
+    still_falling = [
+        convergence.Rule("valid_perplexity", "min").judge(
+            [{"step": s, "valid_perplexity": 100 / s} for s in (1, 2, 3, 4)]
+        )
+    ]
+    assert not still_falling[0].converged
+    judged = claim.judge(costs, {"additive": still_falling, trx.base_label(CPU): still_falling * 3})
+    assert judged.verdict == "reproduced"
