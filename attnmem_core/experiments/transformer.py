@@ -8,7 +8,7 @@ positions, scaling, scoring, label smoothing) trained from one seed for some upd
 - the main run: the base variant on pairs of at most `translation.Scale.long` words, the
   same pairs as RNNsearch-40, evaluated every `eval_every` updates (validation perplexity
   and greedy validation BLEU), so the cost of reaching RNNsearch's quality can be read off;
-- Table 3's rows on the pairs of at most `Scale.short` words, on smaller batches, each trained until the
+- Table 3's rows on the pairs of at most `Scale.short` words, in batches of their own size, each trained until the
   convergence gate says it has converged (early stopping; the weights of its best validation perplexity are
   kept, and their greedy validation BLEU measured once) or `ablation_steps` updates have passed: the base from
   `base_seeds` seeds or more, so that a variant run from one seed is judged against the base's measured seed-to-seed
