@@ -381,3 +381,28 @@ def test_a_run_behind_several_conditions_is_named_once_in_the_reason():
     ]
     judgment = claim.judge(gaps, {"fw": STILL_FALLING, "lstm": CONVERGED, "alstm": CONVERGED})
     assert judgment.reason == f"not converged: fw ({STILL_FALLING.reason})"
+
+
+# ---- a cost per update: measured on runs, not moved by training them longer -------------------------------------
+
+FASTER = Claim(
+    "faster",
+    "Dot-product attention is faster than additive attention.",
+    "Sec. 3.2.1",
+    primary=Condition("seconds additive / dot", ">", 1.0, "×"),
+)
+
+
+def test_a_quantity_training_does_not_move_is_judged_while_its_runs_still_improve():
+    cost = Quantity(
+        "seconds additive / dot", intervals.mean([1.7, 1.9, 1.8], over="repetitions"), "×", {"a": 0, "b": 0}
+    )
+    judgment = FASTER.judge([cost], {"a": STILL_FALLING, "b": [STILL_FALLING] * 3})
+    assert judgment.verdict == "reproduced" and "lies above 1" in judgment.reason
+    moved = Quantity(cost.name, cost.interval, "×", {"a": +1, "b": -1})  # the same number, but training could move it
+    assert FASTER.judge([moved], {"a": STILL_FALLING, "b": STILL_FALLING}).verdict == "inconclusive"
+
+
+def test_a_run_moves_a_quantity_up_down_or_not_at_all():
+    with pytest.raises(ValueError, match=r"each run moves the quantity by \+1, -1 or 0"):
+        Quantity("x", intervals.mean([1.0, 2.0]), "×", {"a": 2})
