@@ -610,16 +610,23 @@ def table3(rows: dict[str, list[dict]], scale: Scale) -> pd.DataFrame:
     return pd.DataFrame(out).set_index("variant")
 
 
-def attention_memory(data: translation.Prepared, scale: Scale, batches: int = 4) -> list[float]:
-    """Per training batch (the first `batches` of the short pairs' stream): the bytes autograd keeps for the backward
-    pass of a whole update of the additive Transformer over those of the base, both freshly built from seed 0."""
+def _dot_and_additive(data: translation.Prepared, scale: Scale, batches: int) -> tuple[dict, list]:
+    """The base ("dot") and the additive Transformer, both freshly built from seed 0 in training mode, and the first
+    `batches` batches of Table 3's stream: what the attention-cost comparisons measure on."""
     models = {}
     for variant in (Variant("base"), Variant("additive", scoring="additive")):
         torch.manual_seed(0)
         models[variant.scoring] = build(variant, scale, *data.vocabularies()).train()
-    stream, ratios = translation.training_batches(data, scale.short, scale.ablation_max_tokens, 0), []
-    for _ in range(batches):
-        (x, y_in), y_out = next(stream)
+    stream = translation.training_batches(data, scale.short, scale.ablation_max_tokens, 0)
+    return models, [next(stream) for _ in range(batches)]
+
+
+def attention_memory(data: translation.Prepared, scale: Scale, batches: int = 4) -> list[float]:
+    """Per training batch: the bytes autograd keeps for the backward pass of a whole update of the additive
+    Transformer over those of the base (`_dot_and_additive`)."""
+    models, work = _dot_and_additive(data, scale, batches)
+    ratios = []
+    for (x, y_in), y_out in work:
         saved = {k: cost.saved_bytes(lambda m=m: loss(scale)(m(x, y_in), y_out)) for k, m in models.items()}
         ratios.append(saved["additive"] / saved["dot"])
     return ratios
@@ -627,15 +634,12 @@ def attention_memory(data: translation.Prepared, scale: Scale, batches: int = 4)
 
 def update_seconds(data: translation.Prepared, scale: Scale, batches: int = 4, repeats: int = 5) -> list[float]:
     """Per repetition: the seconds of `batches` training updates (forward, backward, Adam step) of the additive
-    Transformer over those of the base, on the same first batches of the short pairs' stream, both freshly built
-    from seed 0 and timed by turns in this process, so that both meet the same machine at the same time. (A
-    training run's own seconds per update depend on what runs beside it: 0.115 to 0.166 s for the same model.)"""
-    stream = translation.training_batches(data, scale.short, scale.ablation_max_tokens, 0)
-    work = [next(stream) for _ in range(batches)]
+    Transformer over those of the base, on the same batches (`_dot_and_additive`), timed by turns in this process so
+    that both meet the same machine at the same time. (A training run's own seconds per update depend on what runs
+    beside it: 0.115 to 0.166 s for the same model.)"""
+    models, work = _dot_and_additive(data, scale, batches)
     updates = {}
-    for variant in (Variant("base"), Variant("additive", scoring="additive")):
-        torch.manual_seed(0)
-        model = build(variant, scale, *data.vocabularies()).train()
+    for name, model in models.items():
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, fused=True)
 
         def update(model=model, optimizer=optimizer) -> None:
@@ -644,7 +648,7 @@ def update_seconds(data: translation.Prepared, scale: Scale, batches: int = 4, r
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
 
-        updates[variant.scoring] = update
+        updates[name] = update
     for update in updates.values():  # warm-up: first calls pay for allocations
         update()
     ratios = []
