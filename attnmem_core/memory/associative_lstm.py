@@ -40,19 +40,35 @@ which is how it is computed.
 
 Complex numbers use torch's complex dtypes: fewer kernels per step than (real, imag) pairs of
 real tensors, and measured faster on CPU.
+
+Speed. The recurrence is one `torch.autograd.Function` over the whole sequence with its backward
+written out (`_AssociativeRecurrence`), as the fast-weights core's is: autograd's complex backward
+adds conjugations, dtype promotions and zero fills around each of the ~20 operations per step. Every
+operation here runs on a few tens of thousands of numbers, so each one counts.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 
-def bound(z: torch.Tensor) -> torch.Tensor:
-    """z / max(1, |z|) element-wise on a complex tensor: moduli above 1 become 1, the rest pass."""
-    # |z|² from the real view (complex abs is slow on CPU); clamping before rsqrt keeps the
-    # gradient finite at z = 0
-    return z * torch.view_as_real(z).square().sum(-1).clamp(min=1.0).rsqrt()
+def bound(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """z / max(1, |z|) element-wise on a complex tensor: moduli above 1 become 1, the rest pass. Returned with
+    what its backward needs: the factor 1 / max(1, |z|) and where it caps (|z| ≥ 1)."""
+    # |z|² from the real and imaginary parts: complex abs, or a sum over view_as_real's last axis of 2, takes
+    # 2–3× as long on CPU; clamping before rsqrt keeps the gradient finite at z = 0
+    squared = z.real.square() + z.imag.square()
+    scale = squared.clamp(min=1.0).rsqrt()
+    return z * scale, scale, squared >= 1.0
+
+
+def bound_backward(d_out: torch.Tensor, out: torch.Tensor, scale: torch.Tensor, capped: torch.Tensor):
+    """The gradient of z from that of out = bound(z)[0]: where capped, out = z / |z| loses its radial part,
+    dz = (d_out − out Re(conj(out) d_out)) / |z|; elsewhere dz = d_out."""
+    radial = (out.conj() * d_out).real * capped
+    return scale * (d_out - out * radial)
 
 
 def permute(r: torch.Tensor, P: torch.Tensor) -> torch.Tensor:
@@ -60,14 +76,20 @@ def permute(r: torch.Tensor, P: torch.Tensor) -> torch.Tensor:
     return r.index_select(-1, P.flatten()).unflatten(-1, P.shape)
 
 
-def store(r: torch.Tensor, v: torch.Tensor, P: torch.Tensor) -> torch.Tensor:
-    """What each copy adds when v is written under key r: P_s r ⊛ v, shape (..., copies, K)."""
-    return permute(r, P) * v.unsqueeze(-2)
+def unpermute(d: torch.Tensor, P: torch.Tensor) -> torch.Tensor:
+    """The gradient of r from that of `permute(r, P)`: d (..., copies, K) summed back onto r's K units."""
+    out = d.new_zeros(*d.shape[:-2], P.shape[1])
+    return out.index_add_(-1, P.flatten(), d.flatten(-2))
 
 
-def retrieve(c: torch.Tensor, r: torch.Tensor, P: torch.Tensor) -> torch.Tensor:
-    """Read key r from the copies c (..., copies, K): (1/N_copies) Σ_s conj(P_s r) ⊛ c_s."""
-    return (permute(r, P).conj() * c).mean(-2)
+def store(keys: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """What each copy adds when v (..., K) is written under its key P_s r (`keys`, (..., copies, K)): P_s r ⊛ v."""
+    return keys * v.unsqueeze(-2)
+
+
+def retrieve(c: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+    """Read the copies c (..., copies, K) with their keys P_s r: (1/N_copies) Σ_s conj(P_s r) ⊛ c_s."""
+    return (keys.conj() * c).mean(-2)
 
 
 class AssociativeLSTM(nn.Module):
@@ -106,20 +128,76 @@ class AssociativeLSTM(nn.Module):
 
     def recur(self, Wx: torch.Tensor) -> torch.Tensor:
         """The recurrence over the projected inputs (batch, time, width) → (batch, time, hidden)."""
-        batch = Wx.shape[0]
-        K, H = self.hidden_size // 2, self.heads
-        h = c = None  # h_0 = 0 and c_0 = 0: the first step leaves out the terms they would add
-        outputs = []
-        # unbind rather than index per step, whose backward would fill a zero tensor of the full
-        # (batch, time, width) size at every step
-        for Wx_t in Wx.unbind(1):
-            z = Wx_t if h is None else torch.addmm(Wx_t, h, self.U.weight.t())
-            g_f, g_i, g_o = torch.sigmoid(z[:, : 3 * K]).view(batch, 3, 1, K).unbind(1)  # (batch, 1, K)
-            keys = z[:, 3 * K :].view(batch, H, 3, 2, K)
-            r_i, r_o, u = bound(torch.complex(keys[..., 0, :], keys[..., 1, :])).unbind(2)  # (batch, H, K)
-            written = store(r_i, g_i * u, self.P).sum(1)
-            c = written if c is None else g_f * c + written
-            h_c = g_o.squeeze(1) * bound(retrieve(c, r_o.sum(1), self.P))
-            h = torch.cat((h_c.real, h_c.imag), dim=-1)
-            outputs.append(h)
-        return torch.stack(outputs, dim=1)
+        return _AssociativeRecurrence.apply(Wx.transpose(0, 1), self.U.weight, self.P, self.heads).transpose(0, 1)
+
+
+class _AssociativeRecurrence(torch.autograd.Function):
+    """The recurrent step of Sec. 3 over a whole sequence, time first: Wx (T, B, width) → h (T, B, R).
+
+    h_0 = 0 and c_0 = 0, so the first step leaves out U h_0 and g_f ⊙ c_0. The backward runs the steps in
+    reverse with the complex gradients of a real loss (∂/∂Re + i ∂/∂Im): for w = a ⊛ v, da = dw ⊛ conj(v)
+    and dv = dw ⊛ conj(a); for y = conj(b) ⊛ c, dc = b ⊛ dy and db = c ⊛ conj(dy). The forward keeps every
+    step's intermediate values for it: at these sizes recomputing them costs more than holding them.
+    """
+
+    @staticmethod
+    def forward(ctx, Wx, U, P, heads: int):
+        steps, batch, _ = Wx.shape
+        K, H = P.shape[1], heads
+        hs = Wx.new_empty(steps, batch, 2 * K)
+        saved = []
+        Ut = U.t()
+        c = None
+        for t, Wx_t in enumerate(Wx.unbind(0)):
+            z = Wx_t if t == 0 else torch.addmm(Wx_t, hs[t - 1], Ut)
+            g = torch.sigmoid(z[:, : 3 * K])
+            # the gates as complex numbers once, not promoted again by every product below
+            g_f, g_i, g_o = torch.complex(g, torch.zeros_like(g)).view(batch, 3, 1, K).unbind(1)  # (batch, 1, K)
+            raw = z[:, 3 * K :].view(batch, H, 3, 2, K)
+            keys_bound = bound(torch.complex(raw[..., 0, :], raw[..., 1, :]))  # bound(r̂_i, r̂_o, û) and its factors
+            r_i, r_o, u = keys_bound[0].unbind(2)  # (batch, H, K)
+            v = g_i * u
+            a = permute(r_i, P)  # (batch, H, copies, K)
+            written = store(a, v).sum(1)
+            c_previous, c = c, written if c is None else g_f * c + written
+            b = permute(r_o.sum(1), P)  # (batch, copies, K)
+            read_bound = bound(retrieve(c, b))
+            h_c = g_o.squeeze(1) * read_bound[0]
+            torch.cat((h_c.real, h_c.imag), dim=-1, out=hs[t])
+            saved.append((g, (g_f, g_i, g_o), keys_bound, v, a, b, c_previous, c, read_bound))
+        ctx.save_for_backward(U, P, hs)
+        ctx.steps_saved = saved
+        return hs
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dhs):
+        U, P, hs = ctx.saved_tensors
+        steps, batch, R = hs.shape
+        K, copies = R // 2, P.shape[0]
+        dZ = dhs.new_empty(steps, batch, U.shape[0])
+        dc = None  # the loss's gradient of c_t, from the reads of step t onwards
+        for t in reversed(range(steps)):
+            g, (g_f, g_i, g_o), keys_bound, v, a, b, c_previous, c, read_bound = ctx.steps_saved[t]
+            dh = dhs[t] if t == steps - 1 else torch.addmm(dhs[t], dZ[t + 1], U)
+            # h = g_o ⊙ bound(y)
+            d_hc = torch.complex(dh[:, :K], dh[:, K:])
+            dg_o = (read_bound[0].conj() * d_hc).real
+            dy = bound_backward(g_o.squeeze(1) * d_hc, *read_bound) / copies
+            # y = (1/N_copies) Σ_s conj(b_s) ⊛ c_s, b = P ρ, ρ = Σ_heads r_o
+            d_read_c = b * dy.unsqueeze(1)
+            dc = d_read_c if dc is None else dc + d_read_c
+            d_rho = unpermute(c * dy.conj().unsqueeze(1), P)
+            # c_t = g_f ⊙ c_{t−1} + Σ_heads a ⊛ v, a = P r_i, v = g_i ⊙ u
+            dg_f = (c_previous.conj() * dc).real.sum(1) if t else torch.zeros_like(dg_o)
+            dv = (dc.unsqueeze(1) * a.conj()).sum(2)
+            dr_i = unpermute(dc.unsqueeze(1) * v.conj().unsqueeze(2), P)
+            u = keys_bound[0][:, :, 2]
+            dg_i = (u.conj() * dv).real.sum(1)
+            d_keys = torch.stack((dr_i, d_rho.unsqueeze(1).expand_as(u), g_i * dv), dim=2)
+            d_raw = bound_backward(d_keys, *keys_bound)
+            torch.mul(torch.cat((dg_f, dg_i, dg_o), dim=1), g * (1 - g), out=dZ[t, :, : 3 * K])
+            dZ[t, :, 3 * K :].view(d_raw.shape[:3] + (2, K)).copy_(torch.view_as_real(d_raw).transpose(-1, -2))
+            dc = g_f * dc
+        dU = dZ[1:].flatten(0, 1).t() @ hs[:-1].flatten(0, 1)
+        return dZ, dU, None, None
