@@ -1,4 +1,3 @@
-from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -212,15 +211,11 @@ def test_no_run_of_the_cpu_profile_can_be_called_converged():
     cpu = fw.PROFILES["cpu"]
     plateau = fw.CONVERGENCE.judge(_history([0.62] * (cpu.steps // cpu.eval_every), cpu.eval_every))
     assert not plateau.converged and "fewer than the 30,000" in plateau.reason
-    assert fw.PROFILES["gpu"].stop_after == fw.CONVERGENCE.min_steps < fw.PROFILES["gpu"].steps
 
 
-def test_a_run_stops_when_the_convergence_rule_says_it_has_converged_after_the_minimum(monkeypatch):
-    """With a learning rate of 0 nothing changes, so the rule (here without its minimum) says converged at every
-    chance from update 15 on (one evaluation before the last half, two within it); a run stops at the first after
-    `stop_after`."""
-    monkeypatch.setattr(fw, "CONVERGENCE", replace(fw.CONVERGENCE, min_steps=0))
-    scale = fw.Scale(steps=40, eval_every=5, seeds=(0,), workers=1, valid_size=32, test_size=32, learning_rate=0.0)
-    for stop_after, last in ((None, 40), (0, 15), (22, 25)):
-        stored = fw.spec(replace(scale, stop_after=stop_after), "irnn", "irnn", 20, 0).train(make_splits(), CPU)
-        assert stored["history"][-1]["step"] == last, stop_after
+def test_every_gpu_run_trains_its_whole_budget_past_the_rules_minimum():
+    """The rule judges a run at its end, never stops it: a plateau it calls converged at 30k updates can be left
+    later. The issue asks the diagnostic grid for at least 50,000 updates a run."""
+    gpu = fw.PROFILES["gpu"]
+    assert gpu.steps >= 50_000 > fw.CONVERGENCE.min_steps
+    assert all(spec.steps == gpu.steps for spec in fw.plan(gpu, list(gpu.seeds), gpu.steps))
