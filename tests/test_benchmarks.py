@@ -1,9 +1,11 @@
 """The benchmarks still run (one tiny pass) and return their tables; their numbers are read from `make bench`."""
 
 import pandas as pd
+import pytest
 import torch
 
 from attnmem_core.data import text
+from attnmem_core.models import han as han_models
 from benchmarks import (
     attention,
     cli,
@@ -11,6 +13,7 @@ from benchmarks import (
     fast_weights,
     fast_weights_profile,
     han,
+    han_reference,
     rnnsearch,
     show_attend_tell,
     timing,
@@ -40,7 +43,8 @@ def test_han_benchmark_times_training_and_inference_of_both_models():
     rates, ratio, seconds, speed_up = han.measure(
         ["--profile", "smoke", "--documents", "16", "--repeats", "1"]
     ).values()
-    assert list(rates.index) == ["inference", "training"] and list(rates.columns) == [*han.MODELS, han.PADDED]
+    assert list(rates.index) == ["inference", "training"]
+    assert list(rates.columns) == [*han.MODELS, han.PADDED, han.BEFORE]
     assert list(seconds.index) == ["pad an epoch", "save + load test weights"]
     assert list(speed_up.columns) == ["before / now"]
     assert _positive(rates) and _positive(ratio) and _positive(seconds) and _positive(speed_up)
@@ -114,3 +118,23 @@ def test_timing_warms_up_then_takes_the_median_and_alternates_the_works():
     calls.clear()
     seconds = timing.alternating_medians({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, repeats=2)
     assert calls == ["a", "b", "a", "b", "a", "b"] and set(seconds) == {"a", "b"}
+
+
+@pytest.mark.parametrize("name", ["HN-ATT", "GRU-ATT (flat)"])
+def test_the_han_the_benchmark_times_as_before_computes_what_the_library_does(name):
+    """The frozen attention and reversal of `han_reference` give today's outputs and gradients, so the benchmark's
+    before / now ratio compares one function computed two ways."""
+    documents = [[[5, 6, 7], [8, 9]], [[3, 4, 5, 6, 7, 8], [9], [2, 3]], [[4]]]
+    x = text.pad(documents)
+    outputs, grads = [], []
+    for before in (False, True):
+        torch.manual_seed(0)
+        model = han_models.build(name, 12, 2, embedding_dim=8, hidden_size=4)
+        if before:
+            han_reference.as_before(model)
+        logits, word_weights, _ = model.attend(x)
+        logits.sum().backward()
+        outputs.append((logits, word_weights))
+        grads.append([p.grad for p in model.parameters()])
+    torch.testing.assert_close(outputs[0], outputs[1])
+    torch.testing.assert_close(grads[0], grads[1])

@@ -96,10 +96,16 @@ def test_bigru_equals_torchs_bidirectional_gru_on_packed_sequences():
         for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
             getattr(reference, f"{name}_l0").copy_(getattr(ours.forward_gru, f"{name}_l0"))
             getattr(reference, f"{name}_l0_reverse").copy_(getattr(ours.backward_gru, f"{name}_l0"))
-    x, lengths = torch.randn(4, 7, 5), torch.tensor([7, 3, 1, 5])
+    x, lengths = torch.randn(4, 7, 5, requires_grad=True), torch.tensor([7, 3, 1, 5])
     packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
     expected = pad_packed_sequence(reference(packed)[0], batch_first=True, total_length=7)[0]
-    torch.testing.assert_close(ours(x, lengths), expected)
+    output = ours(x, lengths)
+    torch.testing.assert_close(output, expected)
+    weights = torch.randn_like(output)
+    (grad_ours,) = torch.autograd.grad((output * weights).sum(), x)
+    (grad_reference,) = torch.autograd.grad((expected * weights).sum(), x)
+    torch.testing.assert_close(grad_ours, grad_reference)
+    assert grad_ours[2, 1:].abs().max() == 0  # nothing flows into the padding of the one-word row
 
 
 def test_length_buckets_find_the_cheapest_grouping_by_length():

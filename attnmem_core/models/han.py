@@ -51,8 +51,8 @@ class Attention(nn.Module):
         self.u_ctx = nn.Parameter(torch.empty(dim).uniform_(-0.1, 0.1))  # u_w or u_s: "randomly initialized"
 
     def forward(self, h: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        u = torch.tanh(self.W(h))
-        scores = (u @ self.u_ctx).masked_fill(~mask, float("-inf"))
+        u = torch.tanh(self.W(h[mask]))  # the real steps only: about half of a padded batch is padding
+        scores = h.new_full(mask.shape, float("-inf")).masked_scatter(mask, u @ self.u_ctx)
         α = torch.softmax(scores, dim=-1)
         return (α.unsqueeze(-1) * h).sum(-2), α
 
