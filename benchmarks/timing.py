@@ -6,6 +6,8 @@ import statistics
 import time
 from collections.abc import Callable
 
+from attnmem_core.timing import by_turns
+
 
 def timed(work: Callable[[], object]) -> float:
     start = time.perf_counter()
@@ -22,10 +24,4 @@ def median_rate(work: Callable[[], object], amount: float, repeats: int) -> floa
 def alternating_medians(works: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
     """Median seconds per work, the works run in turn `repeats` times (after a warm-up each), so that a machine
     whose speed drifts slows them alike."""
-    for work in works.values():
-        work()
-    times = {name: [] for name in works}
-    for _ in range(repeats):
-        for name, work in works.items():
-            times[name].append(timed(work))
-    return {name: statistics.median(t) for name, t in times.items()}
+    return {name: statistics.median(t) for name, t in by_turns(works, repeats).items()}

@@ -21,13 +21,14 @@ same on any device, where a CUDA peak would need a GPU.
 from __future__ import annotations
 
 import statistics
-import time
+from functools import partial
 
 import pandas as pd
 import torch
 
 from attnmem_core.attention.additive import AdditiveAttention
 from attnmem_core.attention.dot_product import additive_attention, causal_mask, scaled_dot_product_attention
+from attnmem_core.timing import by_turns
 
 WAYS = ("dot", "dot, written out", "additive")
 
@@ -65,15 +66,7 @@ def measure(batch: int, heads: int, length: int, d_k: int, repeats: int = 3, see
     def one_pass(way: str):
         _forward(way, q, k, v, mask, additive).sum().backward()
 
-    times: dict[str, list[float]] = {way: [] for way in WAYS}
-    for _ in range(2):  # warm-up: the first call of a kernel also pays for setting it up
-        for way in WAYS:
-            one_pass(way)
-    for _ in range(repeats):
-        for way in WAYS:
-            start = time.perf_counter()
-            one_pass(way)
-            times[way].append(time.perf_counter() - start)
+    times = by_turns({way: partial(one_pass, way) for way in WAYS}, repeats, warmups=2)
     return pd.DataFrame(
         [
             {

@@ -45,6 +45,7 @@ from attnmem_core.attention import cost, positional
 from attnmem_core.experiments import rnnsearch
 from attnmem_core.models.transformer import Transformer, label_smoothed_nll, lr_lambda
 from attnmem_core.runtime import autocast_dtype, seed_everything
+from attnmem_core.timing import by_turns
 from attnmem_core.training import train
 
 # Vaswani et al. 2017. Table 2: newstest2014 EN-DE BLEU and training FLOPs. Table 3: EN-DE dev perplexity / BLEU.
@@ -649,17 +650,8 @@ def update_seconds(data: translation.Prepared, scale: Scale, batches: int = 4, r
                 optimizer.zero_grad(set_to_none=True)
 
         updates[name] = update
-    for update in updates.values():  # warm-up: first calls pay for allocations
-        update()
-    ratios = []
-    for _ in range(repeats):
-        seconds = {}
-        for name, update in updates.items():
-            start = time.perf_counter()
-            update()
-            seconds[name] = time.perf_counter() - start
-        ratios.append(seconds["additive"] / seconds["dot"])
-    return ratios
+    seconds = by_turns(updates, repeats)
+    return [additive / dot for additive, dot in zip(seconds["additive"], seconds["dot"])]
 
 
 def position_norms(learned: runs.TrainedRun, data: translation.Prepared, scale: Scale) -> pd.DataFrame:
