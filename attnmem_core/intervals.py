@@ -49,10 +49,15 @@ class Interval:
 
     def text(self, unit: str = "", digits: int = 2) -> str:
         """'−5.03 BLEU (−6.49 … −3.58, Welch t, 3 + 3 seeds)', or '0.63 × (no interval: …)' when there is none."""
-        value = f"{self.value:.{digits}f}{f' {unit}' if unit else ''}"
+        value = f"{fixed(self.value, digits)}{f' {unit}' if unit else ''}"
         if not self.known:
             return f"{value} (no interval: {self.method})"
-        return f"{value} ({self.low:.{digits}f} … {self.high:.{digits}f}, {self.method})"
+        return f"{value} ({fixed(self.low, digits)} … {fixed(self.high, digits)}, {self.method})"
+
+
+def fixed(value: float, digits: int) -> str:
+    """`value` with `digits` decimals, and '0.00', not '-0.00', for a small negative one."""
+    return f"{round(value, digits) + 0.0:.{digits}f}"
 
 
 def _values(name: str, values: Sequence[float]) -> np.ndarray:

@@ -8,6 +8,7 @@ import statistics
 import pandas as pd
 
 from attnmem_core.claims import Claim, Judgment
+from attnmem_core.intervals import fixed
 
 FIXED = "rule (fixed before the run)"
 
@@ -21,9 +22,9 @@ def mean_spread(values, scale: float = 1.0, digits: int = 2) -> str:
     if not measured:
         return "—"
     shown = (
-        f"{measured[0]:.{digits}f}"
+        fixed(measured[0], digits)
         if len(measured) == 1
-        else (f"{statistics.mean(measured):.{digits}f} ± {statistics.stdev(measured):.{digits}f}")
+        else f"{fixed(statistics.mean(measured), digits)} ± {fixed(statistics.stdev(measured), digits)}"
     )
     return shown if len(measured) == len(values) else f"{shown} ({len(measured)} of {len(values)} runs)"
 

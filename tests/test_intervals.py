@@ -68,6 +68,7 @@ def test_text_shows_the_interval_and_how_it_was_computed():
         "-5.0 BLEU (-6.5 … -3.6, Welch t, 3 + 3 seeds)"
     )
     assert intervals.mean([0.63]).text("×") == "0.63 × (no interval: 1 seed: no interval over seeds)"
+    assert intervals.Interval(-0.001, -0.3, 0.2, "t").text() == "0.00 (-0.30 … 0.20, t)"  # no "-0.00"
 
 
 def test_bad_values_are_named():

@@ -6,6 +6,7 @@ from attnmem_core.tables import mean_spread, rules_table, verdict_table
 def test_mean_spread_formats_one_or_several_seeds():
     assert mean_spread([0.0181], scale=100) == "1.81"
     assert mean_spread([1.0, 3.0]) == "2.00 ± 1.41"
+    assert mean_spread([-0.001]) == "0.00" and mean_spread([-0.004, 0.001]) == "0.00 ± 0.00"  # no "-0.00"
 
 
 def test_mean_spread_leaves_out_runs_with_nothing_to_measure_and_says_so():
