@@ -243,7 +243,7 @@ def build_convs2s(
 def _optimizer(arm: Arm, model: torch.nn.Module, scale: Scale):
     """ConvS2S: Adam at a constant rate, gradient norm clipped; the Transformer: chapter 4's Adam and Eq. 3."""
     if arm.model == "Transformer":
-        optimizer = torch.optim.Adam(model.parameters(), lr=1.0, betas=(0.9, 0.98), eps=1e-9, fused=True)
+        optimizer = torch.optim.Adam(model.parameters(), lr=1.0, **trx.ADAM, fused=True)
         return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(scale.d_model, scale.warmup)), None
     return torch.optim.Adam(model.parameters(), lr=scale.learning_rate, fused=True), None, scale.clip_norm
 

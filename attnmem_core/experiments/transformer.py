@@ -66,6 +66,7 @@ NON_INFERIORITY_BLEU = 1.0
 # A sinusoid row has norm √(d_model/2); learned rows drawn N(0, ½) per component start at that norm.
 SINUSOID_STD = math.sqrt(0.5)
 # Vaswani et al. 2017, Sec. 5–6: the base model and how it was trained.
+ADAM = {"betas": (0.9, 0.98), "eps": 1e-9}  # the paper's optimiser (Sec. 5.3), kept at every scale
 PAPER_BASE = {
     "layers (encoder + decoder)": "6 + 6",
     "d_model": 512,
@@ -74,6 +75,7 @@ PAPER_BASE = {
     "d_ff": 2048,
     "dropout": 0.1,
     "label smoothing": 0.1,
+    "Adam β₁, β₂, ε": "0.9, 0.98, 1e-09",
     "warmup updates": 4000,
     "peak learning rate": "7.0e-04",
     "tokens per batch": "≈ 25,000 + 25,000",
@@ -276,7 +278,7 @@ class RunSpec:
         seed_everything(self.seed)
         model = self.build(data).to(device)
         # the fused kernel: one call per update instead of a loop over parameters, the same arithmetic
-        optimizer = torch.optim.Adam(model.parameters(), lr=1.0, betas=(0.9, 0.98), eps=1e-9, fused=True)
+        optimizer = torch.optim.Adam(model.parameters(), lr=1.0, **ADAM, fused=True)
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(scale.d_model, scale.warmup, scale.lr_factor))
         autocast = autocast_dtype(device, scale.bf16)
         best = {"valid_perplexity": math.inf}
@@ -386,6 +388,7 @@ def sizes(scale: Scale, steps: int, profile: str) -> pd.DataFrame:
         "d_ff": scale.d_ff,
         "dropout": scale.dropout,
         "label smoothing": scale.label_smoothing,
+        "Adam β₁, β₂, ε": ", ".join(f"{v:g}" for v in (*ADAM["betas"], ADAM["eps"])),
         "warmup updates": scale.warmup,
         "peak learning rate": f"{peak:.1e}",
         "tokens per batch": f"≤ {scale.max_tokens:,} padded (both sides; Table 3: {scale.ablation_max_tokens:,})",
