@@ -241,3 +241,8 @@ def test_every_gpu_run_trains_its_whole_budget_past_the_rules_minimum():
     gpu = fw.PROFILES["gpu"]
     assert gpu.steps >= 50_000 > fw.CONVERGENCE.min_steps
     assert all(spec.steps == gpu.steps for spec in fw.plan(gpu, list(gpu.seeds), gpu.steps))
+
+
+def test_a_variant_is_shown_by_its_models_name_and_what_sets_it_apart():
+    assert fw.variant_name("fw λ=0.95") == "Fast weights λ=0.95"
+    assert fw.variant_name("lstm forget bias 1") == "LSTM forget bias 1" and fw.variant_name("alstm") == "A-LSTM"

@@ -366,13 +366,19 @@ def errors_by_pair(results: list[runs.TrainedRun]) -> pd.DataFrame:
     ).T.rename_axis("variant@R")
 
 
+def variant_name(variant: str) -> str:
+    """The name a reader sees: 'Fast weights λ=0.95' for 'fw λ=0.95', the model's name and what sets it apart."""
+    model = variant.split()[0]
+    return MODEL_NAMES[model] + variant[len(model) :]
+
+
 def table1(frame: pd.DataFrame, states: dict[str, list[convergence.Convergence]] | None = None) -> pd.DataFrame:
     """Test error (%) per model and R: ours (mean ± sd over seeds) beside the paper's; with `states`
     (`convergence_states`), how many of each cell's runs converged."""
     rows = []
     for variant in ("irnn", "lstm", "lstm forget bias 1", "alstm", "fw", "fw λ=0.95"):
         model = variant.split()[0]
-        row = {"model": MODEL_NAMES[model] + variant[len(model) :]}
+        row = {"model": variant_name(variant)}
         for hidden, group in frame[frame.variant == variant].groupby("R"):
             row[f"R={hidden} ours"] = mean_spread(group.test_error, scale=100)
             if states is not None:
