@@ -75,7 +75,7 @@ PAPER_BASE = {
     "d_ff": 2048,
     "dropout": 0.1,
     "label smoothing": 0.1,
-    "Adam β₁, β₂, ε": "0.9, 0.98, 1e-09",
+    "Adam β₁, β₂, ε": ", ".join(f"{v:g}" for v in (*ADAM["betas"], ADAM["eps"])),
     "warmup updates": 4000,
     "peak learning rate": "7.0e-04",
     "tokens per batch": "≈ 25,000 + 25,000",
