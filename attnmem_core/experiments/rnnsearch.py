@@ -449,9 +449,9 @@ def reordered_pairs(data: translation.Prepared) -> list[dict]:
     verse, the phrase, and each side's piece → word indices with the phrase's first word."""
     found = []
     for i, (source, target) in enumerate(zip(data.text["test"].source, data.text["test"].target)):
+        src, src_words = piece_words(data.source_tokenizer.pieces(source))
+        tgt, tgt_words = piece_words(data.target_tokenizer.pieces(target))
         for english, spanish in REORDERED.items():
-            src, src_words = piece_words(data.source_tokenizer.pieces(source))
-            tgt, tgt_words = piece_words(data.target_tokenizer.pieces(target))
             k, K = _find(src_words, english), _find(tgt_words, spanish)
             if k is not None and K is not None:
                 found.append({"verse": i, "phrase": english, "source": (src, k), "target": (tgt, K)})
@@ -479,15 +479,12 @@ def diagonal(target_length: int, source_length: int) -> np.ndarray:
 
 
 def figure3_verses(data: translation.Prepared, long_words: int = 30) -> list[tuple[int, str]]:
-    """Three test verses: the shortest (of 6 words or more) with a phrase from REORDERED, the first of 8–12 words,
-    and the one whose length is nearest to `long_words`."""
-    source, words = data.text["test"].source, data.words("test")
-    chosen = []
-    for i in np.argsort(words, kind="stable"):
-        phrase = next((p for p in REORDERED if p in source[i]), None)
-        if phrase and words[i] >= 6:
-            chosen.append((int(i), f'"{phrase}"'))
-            break
+    """Three test verses: the shortest (of 6 words or more) of `reordered_pairs`, whose English phrase of REORDERED
+    the reference writes noun first, the first of 8–12 words, and the one whose length is nearest to `long_words`."""
+    words = data.words("test")
+    pairs = [p for p in reordered_pairs(data) if words[p["verse"]] >= 6]
+    first = min(pairs, key=lambda p: (words[p["verse"]], p["verse"]), default=None)
+    chosen = [] if first is None else [(first["verse"], f'"{first["phrase"]}"')]
     short = next(i for i in range(len(words)) if 8 <= words[i] <= 12 and all(i != c for c, _ in chosen))
     chosen.append((short, f"{words[short]} words"))
     far = np.abs(words - long_words).astype(float)
