@@ -60,12 +60,12 @@ def run_parallel(
     each worker one; remote GPU workers declare theirs with `--resources GPU=1`).
     `fn` must be importable on the workers: a module-level function, or a functools.partial of one.
     """
-    context = context or {}
     address = scheduler_address(scheduler)
+    if not runs:  # everything cached: no cluster to start, and no empty progress bar on the page
+        return []
+    context = context or {}
     if address is None and workers <= 1:
         return _run_in_process(fn, runs, context, desc)
-    if not runs:
-        return []
     with connect(address, workers=min(workers, len(runs)), gpu=gpu) as client:
         check_workers(client, gpu=gpu)
         return _run_on(client, fn, runs, context, cost, desc, gpu)

@@ -40,6 +40,17 @@ def test_one_worker_runs_in_process_single_threaded_and_restores_threads(monkeyp
     assert torch.get_num_threads() == threads
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_no_runs_print_nothing_and_start_no_cluster(workers, monkeypatch, capsys):
+    monkeypatch.delenv(SCHEDULER_ENV, raising=False)
+    monkeypatch.setattr("attnmem_core.parallel.connect", lambda *a, **k: pytest.fail("a cluster was started"))
+    assert run_parallel(int, [], workers=workers) == []
+    assert capsys.readouterr().out == ""  # a cached chapter showed an empty progress bar, "runs: 0it"
+    monkeypatch.setenv(SCHEDULER_ENV, "head-node")
+    with pytest.raises(ValueError, match=f"{SCHEDULER_ENV}='head-node'"):
+        run_parallel(int, [], workers=workers)
+
+
 @pytest.mark.parametrize(
     "given, address",
     [
