@@ -73,12 +73,12 @@ def _unmeasured(*samples: np.ndarray, over: str = "seeds") -> Interval | None:
     if not missing:
         return None
     return Interval(
-        math.nan, math.nan, math.nan, f"{missing} of {_seeds(*map(len, samples), over=over)} measured nothing"
+        math.nan, math.nan, math.nan, f"{missing} of {counted(*map(len, samples), over=over)} measured nothing"
     )
 
 
-def _seeds(*counts: int, over: str = "seeds") -> str:
-    """'3 + 3 seeds', '1 seed', '120 + 80 occurrences'."""
+def counted(*counts: int, over: str = "seeds") -> str:
+    """Counts with their noun in the right number: '3 + 3 seeds', '1 seed', '120 + 80 occurrences', '1 model'."""
     return f"{' + '.join(map(str, counts))} {over.removesuffix('s') if sum(counts) == 1 else over}"
 
 
@@ -87,9 +87,9 @@ def mean(values: Sequence[float], over: str = "seeds") -> Interval:
     x = _values("values", values)
     if unmeasured := _unmeasured(x, over=over):
         return unmeasured
-    method = f"t over {over}, {_seeds(len(x), over=over)}"
+    method = f"t over {over}, {counted(len(x), over=over)}"
     if len(x) < 2:
-        return Interval(float(x[0]), math.nan, math.nan, f"{_seeds(1, over=over)}: no interval over {over}")
+        return Interval(float(x[0]), math.nan, math.nan, f"{counted(1, over=over)}: no interval over {over}")
     if np.ptp(x) == 0:  # no spread: t is undefined and the mean is not in doubt
         return Interval(float(x[0]), float(x[0]), float(x[0]), method)
     low, high = stats.ttest_1samp(x, 0.0).confidence_interval(CONFIDENCE)
@@ -103,8 +103,8 @@ def difference(a: Sequence[float], b: Sequence[float], over: str = "seeds") -> I
         return unmeasured
     value = float(x.mean() - y.mean())
     if min(len(x), len(y)) < 2:
-        return Interval(value, math.nan, math.nan, f"{_seeds(len(x), len(y), over=over)}: no interval over {over}")
-    method = f"Welch t, {_seeds(len(x), len(y), over=over)}"
+        return Interval(value, math.nan, math.nan, f"{counted(len(x), len(y), over=over)}: no interval over {over}")
+    method = f"Welch t, {counted(len(x), len(y), over=over)}"
     if np.ptp(x) == 0 and np.ptp(y) == 0:
         return Interval(value, value, value, method)
     low, high = stats.ttest_ind(x, y, equal_var=False).confidence_interval(CONFIDENCE)
@@ -172,5 +172,5 @@ def percentile_bootstrap(values: Sequence[float], statistic, over: str, samples:
         float(statistic(x)),
         float(low),
         float(high),
-        f"bootstrap over {_seeds(len(x), over=over)}, {samples:,} resamples",
+        f"bootstrap over {counted(len(x), over=over)}, {samples:,} resamples",
     )

@@ -117,3 +117,9 @@ def test_percentile_bootstrap_resamples_the_items_with_a_fixed_seed():
     assert median.value == 2.0 and median.low <= 2.0 <= median.high
     assert median == intervals.percentile_bootstrap(values, np.median, "jumps", samples=500)
     assert median.method == "bootstrap over 10 jumps, 500 resamples"
+
+
+def test_counts_take_their_noun_in_the_right_number():
+    assert intervals.counted(1) == "1 seed" and intervals.counted(3) == "3 seeds"
+    assert intervals.counted(1, over="models") == "1 model" and intervals.counted(2, 1, over="models") == "2 + 1 models"
+    assert intervals.counted(0, over="test sequences") == "0 test sequences"

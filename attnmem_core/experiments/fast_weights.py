@@ -500,8 +500,8 @@ def attention_quantities(results: list[runs.TrainedRun], name: str, data: Splits
     for m in models:
         reads = memory_reads(m, tokens)
         gaps.append(((reads["memory"] - reads["attention"]).abs().max() / reads["memory"].abs().max()).item())
-    over = f"largest over {len(models)} model" + ("s" if len(models) > 1 else "")
-    identity = intervals.Interval(1e6 * max(gaps), math.nan, math.nan, over)
+    largest = f"largest over {intervals.counted(len(models), over='models')}"
+    identity = intervals.Interval(1e6 * max(gaps), math.nan, math.nan, largest)
     return [
         claims.of_model(f"{name} queried-pair preference", interval, "pp", name, "higher"),
         claims.Quantity(f"{name} read − linear attention", identity, "ppm of the largest read", {}),
