@@ -211,7 +211,10 @@ def perplexity_by_length(
 # ---- cost: FLOPs and wall-clock ------------------------------------------------------------------
 
 
-def training_flops(model: torch.nn.Module, stream, loss_fn, updates: int = 4) -> float:
+FLOPS_UPDATES = 4  # training_flops' default: batches differ in length, so one batch is no measure
+
+
+def training_flops(model: torch.nn.Module, stream, loss_fn, updates: int = FLOPS_UPDATES) -> float:
     """Mean FLOPs of one update (forward and backward; the optimizer's elementwise work is not counted) over
     the next `updates` batches of `stream`. Fused attention kernels have no FLOP formula on the CPU, so the
     count runs with attention written out as matrix products (same arithmetic)."""

@@ -208,10 +208,13 @@ def caption_batches(features: torch.Tensor, data: Prepared, batch_size: int, see
 # ---- the encoder: pre-trained on single items, then frozen ----------------------------------
 
 
+ENCODER_TEST_ITEMS = 2_000  # the encoder's accuracy is measured on the first this many Fashion-MNIST test items
+
+
 @dataclass(frozen=True)
 class EncoderSpec:
     """The encoder, trained from `seed` to classify single Fashion-MNIST training items (its `data` is
-    `fashion_mnist.load`'s); its output is the accuracy on the first 2,000 test items."""
+    `fashion_mnist.load`'s); its output is the accuracy on the first ENCODER_TEST_ITEMS test items."""
 
     annotation: int
     widths: tuple[int, ...]
@@ -249,8 +252,9 @@ class EncoderSpec:
         )
         encoder.eval()
         with torch.no_grad():
-            test = encoder.classify(items.test_images[:2000].to(device)).argmax(-1).cpu()
-        return runs.payload(encoder, history, {"accuracy": float((test == items.test_labels[:2000]).float().mean())})
+            test = encoder.classify(items.test_images[:ENCODER_TEST_ITEMS].to(device)).argmax(-1).cpu()
+        accuracy = (test == items.test_labels[:ENCODER_TEST_ITEMS]).float().mean()
+        return runs.payload(encoder, history, {"accuracy": float(accuracy)})
 
 
 def encoder_spec(scale: Scale) -> EncoderSpec:
