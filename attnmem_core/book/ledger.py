@@ -14,6 +14,7 @@ from pathlib import Path
 
 from attnmem_core.book.chapters import PAPERS, VERDICTS_SECTION, Results, page_of, rerun
 from attnmem_core.claims import VERDICTS
+from attnmem_core.intervals import counted
 
 TABLE_NAME = "ledger-table"  # not the page's own id, claims-ledger
 
@@ -49,9 +50,9 @@ def convergence(claim: dict) -> str:
     late = {run: [s for s in states if not s["converged"]] for run, states in runs.items()}
     late = {run: seeds for run, seeds in late.items() if seeds}
     if not late:
-        return f"all {len(runs)} runs converged"
+        return f"all {len(runs)} runs converged" if len(runs) > 1 else "its one run converged"
     return "not converged: " + ", ".join(
-        f"{run} ({len(seeds)} of {len(runs[run])} seeds)" for run, seeds in late.items()
+        f"{run} ({len(seeds)} of {counted(len(runs[run]))})" for run, seeds in late.items()
     )
 
 

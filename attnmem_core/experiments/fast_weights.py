@@ -560,7 +560,7 @@ def grid_verdict(results: list[runs.TrainedRun]) -> tuple[str, str]:
     bound = f"{100 * GRID_BOUND:g} %"
     if not above:
         return "reproduced", f"{measured}: every seed below {bound}"
-    counts = f"{len(above)} of {len(runs_)} seeds above {bound}, {converged_above} of them converged"
+    counts = f"{len(above)} of {intervals.counted(len(runs_))} above {bound}, {converged_above} of them converged"
     if converged_above:
         return "not reproduced", f"{measured}; {counts}"
     return "inconclusive (not converged)", f"{measured}; {counts}: more training could bring them under"
