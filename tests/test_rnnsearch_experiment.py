@@ -89,7 +89,7 @@ def test_figure3_picks_three_distinct_verses_the_first_with_a_pair_reordered_in_
     assert tx.REORDERED[phrase] in data.text["test"].target[first]
     # the shortest such verse: an English phrase alone ("right hand" written "tu diestra") does not count
     assert words[first] == min(words[p["verse"]] for p in tx.reordered_pairs(data) if words[p["verse"]] >= 6)
-    assert data.words("test")[chosen[2][0]] == pytest.approx(40, abs=3)
+    assert words[chosen[2][0]] == pytest.approx(40, abs=3)
 
 
 def test_one_seeds_relative_bleu_interval_is_a_bootstrap_around_it_and_its_bleu_gap_koehns(corpus, tmp_path):

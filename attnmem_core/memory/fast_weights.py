@@ -42,6 +42,7 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 FORMS = ("auto", "attention", "outer")
+INNER_STEPS = 1  # S, the inner loop's steps per time step, in the paper's main runs
 
 
 class FastWeightsRNN(nn.Module):
@@ -58,7 +59,7 @@ class FastWeightsRNN(nn.Module):
         *,
         lam: float = 0.95,
         eta: float = 0.5,
-        inner_steps: int = 1,
+        inner_steps: int = INNER_STEPS,
         layer_norm: bool = True,
         form: str = "auto",
         layer_norm_h0: bool = False,

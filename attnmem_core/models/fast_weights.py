@@ -22,6 +22,7 @@ from attnmem_core.models.small_rnns import IRNN, LSTM
 MODELS = ("irnn", "lstm", "alstm", "fw")
 EMBEDDING = 100
 READOUT = 100
+ALSTM_COPIES, ALSTM_HEADS = 4, 3  # the paper's A-LSTM baseline
 
 
 class RetrievalClassifier(nn.Module):
@@ -60,7 +61,7 @@ def build_retrieval_model(
     cores = {
         "irnn": lambda: IRNN(EMBEDDING, hidden_size),
         "lstm": lambda: LSTM(EMBEDDING, hidden_size, **core_options),
-        "alstm": lambda: AssociativeLSTM(EMBEDDING, hidden_size, copies=4, heads=3),
+        "alstm": lambda: AssociativeLSTM(EMBEDDING, hidden_size, copies=ALSTM_COPIES, heads=ALSTM_HEADS),
         "fw": lambda: FastWeightsRNN(EMBEDDING, hidden_size, **core_options),
     }
     return RetrievalClassifier(cores[kind](), vocab_size, hidden_size, classes)
