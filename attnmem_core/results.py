@@ -4,9 +4,11 @@ Every run writes one JSON: what was measured, the claims with their verdicts, an
 the numbers came from — git commit and dirty flag (any change, untracked files included:
 a new module changes what runs), the name and version of every installed distribution
 (the tokenizers, the BLEU scorer and the book toolchain change numbers and pages as much as
-torch does), device, parameters, seeds, start and end times, wall seconds. A parameter that is a path inside the
-repository is recorded relative to it, so a shared results file does not carry the builder's home. The file is
-written atomically (a temporary file in the same folder, then a rename), so a crash never leaves half a result behind.
+torch does), the CPU and the vector instructions torch's kernels use on it, device, parameters,
+seeds, start and end times, wall seconds. A parameter that is a path inside the repository is
+recorded relative to it, so a shared results file does not carry the builder's home. The file
+is written atomically (a temporary file in the same folder, then a rename), so a crash never
+leaves half a result behind.
 """
 
 from __future__ import annotations
@@ -20,9 +22,12 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
+import torch
+
 from attnmem_core.atomic import atomic_write
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+CPUINFO = Path("/proc/cpuinfo")
 
 
 def git_state(root: Path = REPO_ROOT) -> dict:
@@ -47,6 +52,17 @@ def package_versions() -> dict[str, str]:
         if name and name not in versions:
             versions[name] = distribution.version
     return dict(sorted(versions.items(), key=lambda item: item[0].lower()))
+
+
+def processor() -> str:
+    """The CPU's model name and the vector instructions torch's kernels chose on it, e.g. "Intel(R) Xeon(R)
+    Processor, AVX512". A seed's numbers repeat run after run on one machine, but kernels for other instructions
+    round differently, and a few roundings change a training's path."""
+    name = platform.processor() or platform.machine()
+    if CPUINFO.exists():  # Linux, where platform.processor() names the architecture only
+        fields = (line.partition(":") for line in CPUINFO.read_text().splitlines())
+        name = next((value.strip() for key, _, value in fields if key.strip() == "model name"), name)
+    return f"{name}, {torch.backends.cpu.get_cpu_capability()}"
 
 
 def repository_relative(value, root: Path = REPO_ROOT):
@@ -98,6 +114,7 @@ class Run:
                 "packages": package_versions(),
                 "python": platform.python_version(),
                 "platform": platform.platform(),
+                "cpu": processor(),
                 "device": self.device,
                 "params": repository_relative(self.params),
                 "seeds": self.seeds,

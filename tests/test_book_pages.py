@@ -12,7 +12,7 @@ from attnmem_core.book import chapters, closing, ledger, write_pages
 from attnmem_core.book.__main__ import main as readme_main
 from attnmem_core.claims import Claim, Condition, of_model
 from attnmem_core.convergence import Rule
-from attnmem_core.results import Run
+from attnmem_core.results import Run, processor
 
 RULE = Rule("valid_error", "min")
 CONVERGED = RULE.judge([{"step": s, "valid_error": e} for s, e in [(1, 0.5), (2, 0.1), (3, 0.1), (4, 0.1)]])
@@ -118,6 +118,7 @@ def test_write_pages_stands_in_for_a_toc_chapter_until_its_notebook_is_executed(
     assert not (pages / "04_transformer.md").exists() and not (pages / "06_fast_weights.md").exists()
     reproduce = (pages / "reproduce.md").read_text()
     assert re.search(r"\| 04_transformer \| \d+ s \|", reproduce) and "| 05_convs2s | not run |" in reproduce
+    assert f"| cpu | {processor()} |" in reproduce  # the runs' CPU: another one gives other numbers from the seeds
     (pages / "05_convs2s.ipynb").write_text("{}")
     written = write_pages(pages, results, "cpu", notebooks, toc=toc, sources=Path("data/sources.json"))
     assert not (pages / "05_convs2s.md").exists() and "05_convs2s.md" not in [p.name for p in written]

@@ -3,11 +3,20 @@ import subprocess
 from importlib import metadata
 
 import pytest
+import torch
 
-from attnmem_core import intervals
+from attnmem_core import intervals, results
 from attnmem_core.claims import Claim, Condition, of_model
 from attnmem_core.convergence import Convergence
-from attnmem_core.results import REPO_ROOT, Run, git_state, package_versions, repository_relative, write_json_atomic
+from attnmem_core.results import (
+    REPO_ROOT,
+    Run,
+    git_state,
+    package_versions,
+    processor,
+    repository_relative,
+    write_json_atomic,
+)
 
 
 def test_results_file_carries_provenance_and_computed_verdicts(tmp_path):
@@ -24,6 +33,21 @@ def test_results_file_carries_provenance_and_computed_verdicts(tmp_path):
     assert len(prov["commit"]) == 40 and isinstance(prov["dirty"], bool)
     assert prov["packages"]["torch"] and prov["seeds"] == [0, 1] and prov["params"]["steps"] == 3
     assert prov["device"] == "cpu (2 threads)" and prov["wall_seconds"] >= 0 and prov["ended"] >= prov["started"]
+    assert prov["cpu"] == processor()
+
+
+def test_the_cpu_is_named_with_the_instructions_torch_uses_on_it(monkeypatch, tmp_path):
+    # the same seeds gave other numbers on another machine: the provenance must say which CPU made them
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(
+        "processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R) Gold 6338\nflags\t: fpu\n"
+    )
+    monkeypatch.setattr(results, "CPUINFO", cpuinfo)
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
+    assert processor() == "Intel(R) Xeon(R) Gold 6338, AVX2"
+    monkeypatch.setattr(results, "CPUINFO", tmp_path / "absent")  # macOS, Windows: the platform module's name
+    monkeypatch.setattr(results.platform, "processor", lambda: "arm")
+    assert processor() == "arm, AVX2"
 
 
 def test_atomic_write_leaves_nothing_on_failure(tmp_path):

@@ -16,15 +16,17 @@ def _minutes(seconds: float) -> str:
 
 
 def runs(found: dict[str, Results]) -> list[str]:
-    lines = ["| chapter | profile | device | platform | Python | " + " | ".join(SOFTWARE) + " | commit | started |"]
-    lines.append("|---" * (7 + len(SOFTWARE)) + "|")
+    lines = [
+        "| chapter | profile | device | CPU | platform | Python | " + " | ".join(SOFTWARE) + " | commit | started |"
+    ]
+    lines.append("|---" * (8 + len(SOFTWARE)) + "|")
     for results in found.values():
         p = results.data["provenance"]
         commit = (p.get("commit") or "not a git checkout")[:12] + (" (dirty)" if p.get("dirty") else "")
         versions = " | ".join(p.get("packages", {}).get(name, "–") for name in SOFTWARE)
         lines.append(
-            f"| {results.number} | {results.profile} | {p['device']} | {p['platform']} | {p['python']} | {versions} "
-            f"| `{commit}` | {p['started']} |"
+            f"| {results.number} | {results.profile} | {p['device']} | {p.get('cpu', '–')} | {p['platform']} "
+            f"| {p['python']} | {versions} | `{commit}` | {p['started']} |"
         )
     return lines
 
@@ -62,7 +64,10 @@ def page(found: dict[str, Results], results_dir: Path, stems: list[str], profile
             "",
             f"## The runs behind this build (`{profile}` profile)",
             "",
-            "Read from each chapter's results file (its provenance also lists every installed package).",
+            "Read from each chapter's results file (its provenance also lists every installed package). The "
+            "runs seed themselves and train on one thread each, so one machine with these packages gives the same "
+            "numbers run after run; another CPU (its vector instructions are named as torch names them) or other "
+            "package versions round differently, and the same seeds then give other numbers.",
             "",
             *runs(found),
             "",
