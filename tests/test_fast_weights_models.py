@@ -112,8 +112,11 @@ def test_the_chapters_adam_takes_the_steps_of_plain_adam_with_clipping(kind, cli
         losses.append(run)
         parameters.append([p.detach().clone() for p in model.parameters()])
     assert losses[0] == pytest.approx(losses[1], abs=1e-5)
+    # Adam moves a parameter by at most about lr per update, 2e-2 in 20; where a gradient is near zero, m / √v turns
+    # the two kernels' different roundings into differences of a few 1e-6 (6e-6 measured on an AVX-512 CPU), so the
+    # bound is 1e-3 of that movement
     for a, b in zip(*parameters):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-3 * 20 * 1e-3)
     assert losses[0][-1] != losses[0][0]  # the parameters moved
     if clip_norm < 1:
         assert min(norms) > clip_norm  # every update was clipped
