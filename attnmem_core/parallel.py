@@ -4,8 +4,9 @@ The replications train many small models (seeds × variants). Such nets are boun
 per-operation overhead, not arithmetic, so a second thread in one process mostly waits
 while two single-threaded processes do twice the work: every run gets one torch thread.
 By default the runs go to a `LocalCluster` of single-threaded worker processes on this
-machine. Given a scheduler's address (or $ATTNMEM_SCHEDULER) they go to that cluster
-instead: workers started by hand with `dask worker`, or by dask-jobqueue on SLURM.
+machine, started by the first call and kept for the next ones. Given a scheduler's address
+(or $ATTNMEM_SCHEDULER) they go to that cluster instead: workers started by hand with
+`dask worker`, or by dask-jobqueue on SLURM.
 
 What all runs share (`context`, e.g. the data) goes to each worker once, not with every
 run. Runs are submitted dearest first (when a cost is given), so that no long run starts
@@ -18,6 +19,7 @@ Before any run, every worker must import the same attnmem_core source and torch 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import logging
 import os
@@ -39,6 +41,7 @@ CONNECT_TIMEOUT_S = 5
 # Dask's nanny sets MALLOC_TRIM_THRESHOLD_ in its workers, which turns off glibc's adaptive mmap threshold: every
 # large tensor then costs an mmap and its page faults, and our trainings ran 1.8 times slower. We leave it unset.
 NANNY_MALLOC_TRIM = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
+_local: dict = {}  # this process's local cluster (`local_client`): its key, the cluster and its client
 
 
 def run_parallel(
@@ -66,7 +69,7 @@ def run_parallel(
     context = context or {}
     if address is None and workers <= 1:
         return _run_in_process(fn, runs, context, desc)
-    with connect(address, workers=min(workers, len(runs)), gpu=gpu) as client:
+    with connect(address, workers=workers, gpu=gpu) as client:
         check_workers(client, gpu=gpu)
         return _run_on(client, fn, runs, context, cost, desc, gpu)
 
@@ -80,23 +83,10 @@ def scheduler_address(scheduler: str | None) -> str | None:
 
 @contextlib.contextmanager
 def connect(address: str | None, *, workers: int = 1, gpu: bool = False) -> Iterator[Client]:
-    """A client of the scheduler at `address`, or of a local cluster of `workers` single-threaded processes."""
+    """A client of the scheduler at `address`, or of this process's local cluster of `workers` single-threaded
+    processes (`local_client`)."""
     if address is None:
-        # no memory limit, as the process pool before it had none; no dashboard, whose port another run may hold
-        with (
-            dask.config.set({NANNY_MALLOC_TRIM: None}),
-            LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                memory_limit=0,
-                dashboard_address=None,
-                silence_logs=logging.ERROR,
-                resources={"GPU": 1} if gpu else None,
-            ) as cluster,
-            Client(cluster, set_as_default=False) as client,
-        ):
-            yield client
+        yield local_client(workers, gpu)
         return
     try:
         _shake_hands(address)
@@ -109,6 +99,43 @@ def connect(address: str | None, *, workers: int = 1, gpu: bool = False) -> Iter
         ) from None
     with client:
         yield client
+
+
+def local_client(workers: int, gpu: bool = False) -> Client:
+    """A client of this process's local cluster, started on first use and kept for the calls after it.
+
+    A start costs seconds (two workers importing torch: 4 s here, and each worker's first run ~1 s more), paid
+    by every call before: chapter 3 makes three. The cluster is started anew when the worker count, the GPU
+    slots or the library's source differ from its own (its workers imported the source once; an edited library
+    needs new ones), and closed when this process exits.
+    """
+    key = (workers, gpu, core_digest())
+    if _local.get("key") != key:
+        close_local_cluster()
+        # no memory limit, as the process pool before it had none; no dashboard, whose port another run may hold
+        with dask.config.set({NANNY_MALLOC_TRIM: None}):
+            cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                memory_limit=0,
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+                resources={"GPU": 1} if gpu else None,
+            )
+        _local.update(key=key, cluster=cluster, client=Client(cluster, set_as_default=False))
+    return _local["client"]
+
+
+def close_local_cluster() -> None:
+    """Close this process's local cluster, if one runs."""
+    if _local:
+        _local["client"].close()
+        _local["cluster"].close()
+        _local.clear()
+
+
+atexit.register(close_local_cluster)
 
 
 def _shake_hands(address: str) -> None:

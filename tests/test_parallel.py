@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from attnmem_core.config import SCHEDULER_ENV, check_scheduler
-from attnmem_core.parallel import check_identities, identity, run_parallel
+from attnmem_core.parallel import check_identities, identity, local_client, run_parallel
 
 
 def parse_in_a_worker(run: str, base: int) -> dict:
@@ -31,6 +31,20 @@ def test_local_cluster_keeps_the_runs_order_with_one_torch_thread_per_worker_pro
     assert os.getpid() not in {result["process"] for result in results}
     # glibc's adaptive allocator kept (Dask's nanny would set a trim threshold that slows training 1.8 times)
     assert {result["malloc trim"] for result in results} == {os.environ.get("MALLOC_TRIM_THRESHOLD_")}
+
+
+def test_the_local_cluster_is_kept_between_calls_and_started_anew_for_an_edited_library(monkeypatch):
+    monkeypatch.delenv(SCHEDULER_ENV, raising=False)
+    client = local_client(2)
+    workers = set(client.run(os.getpid).values())
+    results = run_parallel(parse_in_a_worker, ["1", "2", "3"], workers=2, context={"base": 10})
+    assert {result["process"] for result in results} <= workers
+    assert local_client(2) is client
+    monkeypatch.setattr("attnmem_core.parallel.core_digest", lambda: "an edited library")
+    edited = local_client(2)
+    assert client.status == "closed"
+    assert not workers & set(edited.run(os.getpid).values())  # new workers, which import the edited source
+    assert local_client(3) is not edited  # another worker count, another cluster
 
 
 def test_one_worker_runs_in_process_single_threaded_and_restores_threads(monkeypatch):
