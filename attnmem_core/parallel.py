@@ -71,7 +71,12 @@ def run_parallel(
         return _run_in_process(fn, runs, context, desc)
     with connect(address, workers=workers, gpu=gpu) as client:
         check_workers(client, gpu=gpu)
-        return _run_on(client, fn, runs, context, cost, desc, gpu)
+        try:
+            return _run_on(client, fn, runs, context, cost, desc, gpu)
+        except BaseException:  # a failed run, or an interrupt: the kept workers would go on with this call's runs
+            if address is None:
+                close_local_cluster()
+            raise
 
 
 def scheduler_address(scheduler: str | None) -> str | None:

@@ -47,6 +47,21 @@ def test_the_local_cluster_is_kept_between_calls_and_started_anew_for_an_edited_
     assert local_client(3) is not edited  # another worker count, another cluster
 
 
+def fail_on_three(run: int) -> int:
+    if run == 3:
+        raise ValueError("run 3 failed")
+    return run
+
+
+def test_a_failed_call_stops_the_kept_cluster_so_that_no_run_of_it_goes_on(monkeypatch):
+    monkeypatch.delenv(SCHEDULER_ENV, raising=False)
+    client = local_client(2)
+    with pytest.raises(ValueError, match="run 3 failed"):
+        run_parallel(fail_on_three, [1, 2, 3, 4, 5, 6], workers=2)
+    assert client.status == "closed"  # an interrupt takes the same way out
+    assert run_parallel(fail_on_three, [1, 2], workers=2) == [1, 2]
+
+
 def test_one_worker_runs_in_process_single_threaded_and_restores_threads(monkeypatch):
     monkeypatch.delenv(SCHEDULER_ENV, raising=False)
     threads = torch.get_num_threads()
