@@ -71,12 +71,7 @@ def run_parallel(
         return _run_in_process(fn, runs, context, desc)
     with connect(address, workers=workers, gpu=gpu) as client:
         check_workers(client, gpu=gpu)
-        try:
-            return _run_on(client, fn, runs, context, cost, desc, gpu)
-        except BaseException:  # a failed run, or an interrupt: the kept workers would go on with this call's runs
-            if address is None:
-                close_local_cluster()
-            raise
+        return _run_on(client, fn, runs, context, cost, desc, gpu)
 
 
 def scheduler_address(scheduler: str | None) -> str | None:
@@ -89,9 +84,13 @@ def scheduler_address(scheduler: str | None) -> str | None:
 @contextlib.contextmanager
 def connect(address: str | None, *, workers: int = 1, gpu: bool = False) -> Iterator[Client]:
     """A client of the scheduler at `address`, or of this process's local cluster of `workers` single-threaded
-    processes (`local_client`)."""
+    processes (`local_client`), closed if the work fails or is interrupted: its workers would go on with it."""
     if address is None:
-        yield local_client(workers, gpu)
+        try:
+            yield local_client(workers, gpu)
+        except BaseException:
+            close_local_cluster()
+            raise
         return
     try:
         _shake_hands(address)
