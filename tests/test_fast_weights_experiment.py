@@ -5,6 +5,7 @@ import torch
 from attnmem_core import intervals, runs
 from attnmem_core.data.associative_retrieval import VALUES, VOCAB, encode, make_splits
 from attnmem_core.experiments import fast_weights as fw
+from attnmem_core.experiments import fast_weights_grid as fw_grid
 from attnmem_core.models.fast_weights import build_retrieval_model
 
 CPU = torch.device("cpu")
@@ -172,7 +173,52 @@ def test_the_diagnostic_grid_is_every_combination_at_r20_in_the_profiles_that_ru
     last = next(s for s in grid if s.variant == settings[-1]["variant"])
     assert last.fast_weights == {"eta": 0.1, "lam": 0.95, "layer_norm_h0": True}
     assert last.clip_norm is None and last.lr_decay is True
-    assert not any(s.variant.startswith("grid") for s in fw.plan(fw.PROFILES["cpu"], seeds=[0], steps=10))
+
+
+def test_the_cpu_profile_trains_the_calibrated_grid_choice_as_the_calibration_did():
+    record = fw.grid_calibration()
+    cpu = fw.PROFILES["cpu"]
+    assert record["steps"] == cpu.grid_steps and record["seeds"] == list(cpu.seeds)
+    assert {(row["variant"], row["seed"]) for row in record["runs"]} == {
+        (s["variant"], seed) for s in fw.grid_settings() for seed in cpu.seeds
+    }
+    assert record["chosen"] == fw_grid.choose(record["runs"])
+    planned = fw.plan(cpu, seeds=list(cpu.seeds), steps=cpu.steps)
+    grid = [s for s in planned if s.variant.startswith("grid")]
+    chosen = next(s for s in fw.grid_settings() if s["variant"] == record["chosen"])
+    assert grid == fw.grid_plan(cpu, list(cpu.seeds), [chosen])
+    assert {s.steps for s in grid} == {cpu.grid_steps} and {s.seed for s in grid} == set(cpu.seeds)
+    assert {s.steps for s in planned if not s.variant.startswith("grid")} == {cpu.steps}
+
+
+def test_a_grid_mode_outside_the_three_fails_naming_them():
+    with pytest.raises(ValueError, match="grid='some'; choose one of all, chosen, none"):
+        fw.plan(fw.Scale(steps=4, eval_every=2, seeds=(0,), workers=1, grid="some"), seeds=[0], steps=4)
+    none = fw.plan(fw.Scale(steps=4, eval_every=2, seeds=(0,), workers=1), seeds=[0], steps=4)
+    assert not any(s.variant.startswith("grid") for s in none)
+
+
+def test_the_grid_calibration_chooses_the_lowest_mean_validation_error_and_tabulates_every_seed():
+    names = [s["variant"] for s in fw.grid_settings()]
+    rows = [
+        {"variant": names[5], "seed": 0, "valid_error": 0.02},
+        {"variant": names[5], "seed": 1, "valid_error": 0.30},
+        {"variant": names[9], "seed": 0, "valid_error": 0.10},
+        {"variant": names[9], "seed": 1, "valid_error": 0.12},
+        {"variant": names[2], "seed": 0, "valid_error": 0.12},
+        {"variant": names[2], "seed": 1, "valid_error": 0.10},
+    ]
+    assert fw_grid.choose(rows) == names[2]  # tied with names[9] at 0.11: the first in GRID's order
+    table = fw_grid.table({"runs": rows})
+    assert list(table.index) == [names[2], names[9], names[5]]
+    assert table.loc[names[5], "seed 1"] == 30.0 and table.loc[names[5], "validation error (%)"] == "16.00 ± 19.80"
+
+
+def test_the_grid_calibration_trains_every_setting_from_every_seed():
+    scale = fw.Scale(steps=2, eval_every=2, seeds=(0,), workers=1, valid_size=16, test_size=16, grid_steps=3)
+    rows = fw_grid.measure(scale, workers=1)
+    assert [row["variant"] for row in rows] == [s["variant"] for s in fw.grid_settings()]
+    assert all(row["seed"] == 0 and 0 <= row["valid_error"] <= 1 and row["train seconds"] >= 0 for row in rows)
 
 
 def test_a_grid_run_trains_without_clipping_with_decay_and_layer_norm_on_h0():

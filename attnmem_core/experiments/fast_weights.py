@@ -12,8 +12,10 @@ each step (`memory_reads`: as the memory A of Eq. 1 and as linear attention, Sch
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from dataclasses import asdict, dataclass, field, replace
+from importlib import resources
 
 import numpy as np
 import pandas as pd
@@ -57,6 +59,10 @@ class Scale:
 
     A run shorter than CONVERGENCE.min_steps is never converged: the cpu profile's 2,000 updates measure every
     model at that budget, not at convergence.
+
+    `grid` says which settings of the diagnostic grid at R = 20 (GRID) the profile trains, each from every seed and
+    for `grid_steps` updates: "all" of them, the one "chosen" on validation when the whole grid was run at the same
+    steps and seeds beforehand (`fast_weights_grid`, fast_weights_calibration.json), or "none".
     """
 
     steps: int
@@ -68,15 +74,20 @@ class Scale:
     learning_rate: float = 1e-3  # Adam; the paper tuned it on validation, we fix it for every model
     valid_size: int | None = None  # sequences per validation point on the curves; None: all 10,000
     test_size: int | None = None  # None: all 20,000 test sequences
-    grid: bool = False  # the diagnostic grid at R = 20 (GRID), every setting from every seed
+    grid: str = "none"  # "all" | "chosen" | "none"
+    grid_steps: int | None = None  # updates per grid run; None: `steps`
 
 
 PROFILES = {
-    "smoke": Scale(steps=20, eval_every=10, seeds=(0,), workers=1, valid_size=256, test_size=256, grid=True),
+    "smoke": Scale(steps=20, eval_every=10, seeds=(0,), workers=1, valid_size=256, test_size=256, grid="all"),
     # three seeds: at R = 20 after 2,000 updates one seed is no measurement (moving one initial bias by 1e-7 moved
     # fw@20's test error from 38 % to 16 % or 46 %)
-    "cpu": Scale(steps=2_000, eval_every=250, seeds=(0, 1, 2), workers=2, valid_size=2_000),
-    "gpu": Scale(steps=60_000, eval_every=1_000, seeds=(0, 1, 2), workers=4, grid=True),
+    # the whole grid at 10k updates per run is 96 runs, 40 minutes of a core: it was run once, and the chapter trains
+    # the setting it chose on validation
+    "cpu": Scale(
+        steps=2_000, eval_every=250, seeds=(0, 1, 2), workers=2, valid_size=2_000, grid="chosen", grid_steps=10_000
+    ),
+    "gpu": Scale(steps=60_000, eval_every=1_000, seeds=(0, 1, 2), workers=4, grid="all"),
 }
 
 
@@ -115,10 +126,10 @@ class RunSpec:
         return build_retrieval_model(self.model, self.hidden, len(VOCAB), len(VALUES), **options)
 
     def cost(self) -> float:
-        """Rough time per update on a CPU core, measured once: A-LSTM's 3 heads × 3 complex projections make it by
-        far the dearest."""
+        """Rough time of the run: its updates times their time on a CPU core, measured once. A-LSTM's 3 heads × 3
+        complex projections make its updates by far the dearest."""
         per_unit = {"irnn": 0.035, "lstm": 0.1, "fw": 0.07, "alstm": 0.9}[self.model]
-        return per_unit * self.hidden * self.fast_weights.get("inner_steps", 1)
+        return per_unit * self.hidden * self.fast_weights.get("inner_steps", 1) * self.steps
 
     def train(self, data: Splits, device: torch.device) -> dict:
         valid, test = data["valid"], data["test"]
@@ -295,6 +306,8 @@ GRID = {
 }
 # The paper's R = 20 result is reproduced when the chosen setting's test error is below this on every seed.
 GRID_BOUND = 0.05
+GRID_MODES = ("all", "chosen", "none")
+GRID_CALIBRATION = "fast_weights_calibration.json"
 
 
 def grid_settings() -> list[dict]:
@@ -308,10 +321,31 @@ def grid_settings() -> list[dict]:
     return settings
 
 
-def plan(scale: Scale, seeds: list[int], steps: int) -> list[RunSpec]:
-    """Table 1 (every model and R, fast weights under both λ), the ablations, and the diagnostic grid if the profile
-    runs it."""
+def grid_calibration() -> dict:
+    """The record of the whole grid run for the cpu profile (`fast_weights_grid`): its commit, steps, seeds, every
+    run's validation error, and the chosen variant."""
+    return json.loads(resources.files("attnmem_core.experiments").joinpath(GRID_CALIBRATION).read_text())
+
+
+def grid_plan(scale: Scale, seeds: list[int], settings: list[dict]) -> list[RunSpec]:
+    """Fast weights at R = 20 under each of `settings` (from `grid_settings`), from every seed, for the profile's
+    `grid_steps`."""
+    steps = scale.grid_steps or scale.steps
     scale = replace(scale, steps=steps, eval_every=min(scale.eval_every, steps))
+    return [spec(scale, hidden=ABLATION_HIDDEN, seed=seed, model="fw", **s) for seed in seeds for s in settings]
+
+
+def plan(scale: Scale, seeds: list[int], steps: int) -> list[RunSpec]:
+    """Table 1 (every model and R, fast weights under both λ), the ablations, and the settings of the diagnostic grid
+    that the profile runs."""
+    if scale.grid not in GRID_MODES:
+        raise ValueError(f"grid={scale.grid!r}; choose one of {', '.join(GRID_MODES)}")
+    grid = grid_settings()
+    if scale.grid == "chosen":
+        chosen = grid_calibration()["chosen"]
+        grid = [s for s in grid if s["variant"] == chosen]
+    scale = replace(scale, steps=steps, eval_every=min(scale.eval_every, steps))
+    grid_runs = grid_plan(scale, seeds, grid) if scale.grid != "none" else []
     specs = []
     for seed in seeds:
         for hidden in scale.hidden_sizes:
@@ -319,9 +353,7 @@ def plan(scale: Scale, seeds: list[int], steps: int) -> list[RunSpec]:
             specs.append(spec(scale, "lstm forget bias 1", "lstm", hidden, seed, forget_bias=1.0))
             specs += [spec(scale, v, "fw", hidden, seed, **VARIANTS[v]) for v in ("fw", "fw λ=0.95")]
         specs += [spec(scale, v, "fw", ABLATION_HIDDEN, seed, **VARIANTS[v]) for v in ("fw no layer norm", "fw S=3")]
-        if scale.grid:
-            specs += [spec(scale, hidden=ABLATION_HIDDEN, seed=seed, model="fw", **s) for s in grid_settings()]
-    return specs
+    return specs + grid_runs
 
 
 def results_frame(results: list[runs.TrainedRun]) -> pd.DataFrame:
