@@ -29,6 +29,10 @@ def test_smoke_run_writes_results_with_claims_and_provenance(smoke_run):
         f"{m}@{r}" for m in ("irnn", "lstm", "alstm", "fw") for r in (20, 50, 100)
     }
     assert len(record["metrics"]["data_sha256"]["test"]) == 64
+    grid = record["metrics"]["grid"]
+    assert grid["mode"] == "all" and grid["steps"] == 20 and grid["chosen"].startswith("grid η=")
+    assert grid["verdict"] in {"reproduced", "not reproduced", "inconclusive (not converged)"} and grid["reason"]
+    assert f"{grid['chosen']}@20" in record["metrics"]["test_error"]
     assert record["provenance"]["params"]["profile"] == "smoke" and record["provenance"]["seeds"] == [0]
     attention = next(c for c in record["claims"] if c["id"] == "fast-weights-attend-to-recent-past")
     assert attention["primary"]["condition"] == "fw@50 queried-pair preference > 0 pp"

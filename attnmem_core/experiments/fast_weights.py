@@ -82,8 +82,8 @@ PROFILES = {
     "smoke": Scale(steps=20, eval_every=10, seeds=(0,), workers=1, valid_size=256, test_size=256, grid="all"),
     # three seeds: at R = 20 after 2,000 updates one seed is no measurement (moving one initial bias by 1e-7 moved
     # fw@20's test error from 38 % to 16 % or 46 %)
-    # the whole grid at 10k updates per run is 96 runs, 40 minutes of a core: it was run once, and the chapter trains
-    # the setting it chose on validation
+    # the whole grid at 10k updates per run is 96 runs, 71 minutes of training on one core (36 minutes on two): it was
+    # run once (fast_weights_grid), and the chapter trains the setting it chose on validation
     "cpu": Scale(
         steps=2_000, eval_every=250, seeds=(0, 1, 2), workers=2, valid_size=2_000, grid="chosen", grid_steps=10_000
     ),
