@@ -116,14 +116,17 @@ def local_client(workers: int, gpu: bool = False) -> Client:
     key = (workers, gpu, core_digest())
     if _local.get("key") != key:
         close_local_cluster()
-        # no memory limit, as the process pool before it had none; no dashboard, whose port another run may hold
+        # no memory limit, as the process pool before it had none; no dashboard. The scheduler's HTTP server starts
+        # anyway, on the dashboard's port 8787 unless told otherwise: a free local port instead, so that a second
+        # notebook's cluster (or another program) holding 8787 costs no warning
         with dask.config.set({NANNY_MALLOC_TRIM: None}):
             cluster = LocalCluster(
                 n_workers=workers,
                 threads_per_worker=1,
                 processes=True,
                 memory_limit=0,
-                dashboard_address=None,
+                dashboard_address="127.0.0.1:0",
+                scheduler_kwargs={"dashboard": False},
                 silence_logs=logging.ERROR,
                 resources={"GPU": 1} if gpu else None,
             )

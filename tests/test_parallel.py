@@ -5,12 +5,13 @@ The tests against a separate scheduler with its own workers are in test_dask_clu
 
 import os
 import re
+import socket
 
 import pytest
 import torch
 
 from attnmem_core.config import SCHEDULER_ENV, check_scheduler
-from attnmem_core.parallel import check_identities, identity, local_client, run_parallel
+from attnmem_core.parallel import check_identities, close_local_cluster, identity, local_client, run_parallel
 
 
 def parse_in_a_worker(run: str, base: int) -> dict:
@@ -51,6 +52,22 @@ def fail_on_three(run: int) -> int:
     if run == 3:
         raise ValueError("run 3 failed")
     return run
+
+
+def test_the_local_cluster_takes_no_fixed_port_and_serves_http_on_this_machine_only(recwarn):
+    close_local_cluster()
+    with socket.socket() as holder:  # 8787 held, as by another notebook's cluster (or held already)
+        try:
+            holder.bind(("127.0.0.1", 8787))
+            holder.listen()
+        except OSError:
+            pass
+        client = local_client(1)
+        bound = client.run_on_scheduler(
+            lambda dask_scheduler: [s.getsockname() for s in dask_scheduler.http_server._sockets.values()]
+        )
+    assert bound and all(host == "127.0.0.1" and port != 8787 for host, port in bound)
+    assert not [w for w in recwarn if "already in use" in str(w.message)]
 
 
 def test_a_failed_call_stops_the_kept_cluster_so_that_no_run_of_it_goes_on(monkeypatch):
