@@ -5,7 +5,7 @@ once beforehand, on validation error only.
 
 Every setting of the pre-registered grid at R = 20 (`fast_weights.GRID`, 32 settings) is trained from each of the
 cpu profile's seeds for its `grid_steps` updates, exactly as the chapter trains it (`fast_weights.grid_plan`), two
-runs side by side. The rule, the chapter's own (`fast_weights.grid_table`): the setting with the lowest final
+runs side by side. The rule, the chapter's own (`fast_weights.rank_grid`): the setting with the lowest final
 validation error, as a mean over the seeds, is chosen. Only validation errors are recorded; the chapter then
 trains the chosen setting again from the same seeds and reports its test error once.
 """
@@ -62,11 +62,9 @@ def table(record: dict) -> pd.DataFrame:
 
 
 def _by_validation(rows: list[dict]) -> pd.DataFrame:
-    """Final validation errors, a row per variant and a column per seed, by their mean and then GRID's order."""
+    """Final validation errors, a row per variant and a column per seed, in the chapter's order (`rank_grid`)."""
     errors = pd.DataFrame(rows).pivot(index="variant", columns="seed", values="valid_error")
-    order = {s["variant"]: k for k, s in enumerate(fw.grid_settings())}
-    means = errors.mean(axis=1)
-    return errors.loc[sorted(errors.index, key=lambda variant: (means[variant], order[variant]))]
+    return errors.loc[fw.rank_grid({variant: list(row) for variant, row in errors.iterrows()})]
 
 
 def main(argv=None) -> None:
