@@ -6,9 +6,9 @@ All timings come from one run on one machine, interleaved, so the printed ratios
 like with like. Training = forward + backward + Adam update on length-grouped batches of
 64 real reviews, shortened and embedded as in the notebook's profile; inference = the
 forward pass alone, batches of 128. HN-ATT is also timed with its encoders' rows in one
-padded batch, as before they ran in groups of similar length (`bucketed_bigru`), and as it
-computed at 12a214b (`han_reference`: word attention over the padding too, the backward GRU
-reversed with a gather).
+padded batch, as before they ran in groups of similar length (`length_groups`); as it computed
+at 5967f37, each GRU grouping its own embedded rows (`han_reference`); and as at 12a214b (word
+attention over the padding too, the backward GRU reversed with a gather).
 
 Two costs around the models, each against what it replaced: padding the training batches
 (`text.pad`, one numpy scatter, against a tensor per sentence), and saving and loading a
@@ -30,14 +30,17 @@ from attnmem_core.data import fine_foods, text
 from attnmem_core.experiments import han as hx
 from attnmem_core.models import han
 from benchmarks import cli
-from benchmarks.han_reference import as_before
+from benchmarks.han_reference import as_at_5967f37, as_before
 from benchmarks.timing import alternating_medians, median_rate
 
 MODELS = ("HN-ATT", "GRU-ATT (flat)")
 PADDED_SUFFIX = ", one padded batch"
 PADDED = "HN-ATT" + PADDED_SUFFIX  # HN-ATT before its encoders ran rows in groups of similar length
+GRU_GROUPS_SUFFIX = ", as at 5967f37"
+GRU_GROUPS = "HN-ATT" + GRU_GROUPS_SUFFIX  # each GRU grouped its own embedded rows
 BEFORE_SUFFIX = ", as at 12a214b"
 BEFORE = "HN-ATT" + BEFORE_SUFFIX
+VARIANTS = (PADDED, GRU_GROUPS, BEFORE)
 
 
 def docs_per_second(model, documents, labels, batch_size: int, training: bool, repeats: int) -> float:
@@ -113,24 +116,25 @@ def measure(argv=None) -> dict[str, pd.DataFrame]:
     documents, labels = corpus.ids["train"], corpus.labels["train"]
     rate = {}
     for training, batch_size in (("training", scale.batch_size), ("inference", 128)):
-        for name in (*MODELS, PADDED, BEFORE):
+        for name in (*MODELS, *VARIANTS):
             torch.manual_seed(0)
             model = han.build(
-                "HN-ATT" if name in (PADDED, BEFORE) else name,
+                "HN-ATT" if name in VARIANTS else name,
                 len(corpus.vocabulary),
                 len(fine_foods.CLASSES),
                 embedding_dim=scale.embedding_dim,
                 hidden_size=scale.hidden_size,
             )
             if name == PADDED:
-                for encoder in (model.word_encoder, model.sentence_encoder):
-                    encoder.step_cost_in_rows = math.inf  # one group: every row padded to the batch's longest
+                model.step_cost_in_rows = math.inf  # one group: every row padded to the batch's longest
+            if name == GRU_GROUPS:
+                as_at_5967f37(model)
             if name == BEFORE:
                 as_before(model)
             rate[training, name] = docs_per_second(
                 model, documents, labels, batch_size, training == "training", args.repeats
             )
-    table = pd.Series(rate).unstack()[[*MODELS, PADDED, BEFORE]]
+    table = pd.Series(rate).unstack()[[*MODELS, *VARIANTS]]
     torch.manual_seed(0)
     model = han.build("HN-ATT", len(corpus.vocabulary), len(fine_foods.CLASSES), embedding_dim=scale.embedding_dim)
     around = around_the_models(model, documents, scale.batch_size, args.repeats)
@@ -141,6 +145,7 @@ def measure(argv=None) -> dict[str, pd.DataFrame]:
             {
                 f"{MODELS[0]} / {MODELS[1]}": table[MODELS[0]] / table[MODELS[1]],
                 f"length groups / {PADDED_SUFFIX.strip(', ')}": table[MODELS[0]] / table[PADDED],
+                f"now / {GRU_GROUPS_SUFFIX.strip(', ')}": table[MODELS[0]] / table[GRU_GROUPS],
                 f"now / {BEFORE_SUFFIX.strip(', ')}": table[MODELS[0]] / table[BEFORE],
             },
             axis=1,

@@ -11,7 +11,7 @@ from attnmem_core.data import text
 from attnmem_core.experiments import han as experiments
 from attnmem_core.models import han
 from attnmem_core.models.bigru import BiGRU
-from attnmem_core.models.bucketed_bigru import BucketedBiGRU, length_buckets
+from attnmem_core.models.length_groups import length_buckets
 
 REVIEWS = [
     "I love this tea. It is great with milk! My kids love it too.",
@@ -130,19 +130,29 @@ def test_length_buckets_find_the_cheapest_grouping_by_length():
     assert len(groups) > 1 and len(length_buckets(lengths, step_cost_in_rows=float("inf"))) == 1
 
 
-def test_the_bucketed_bigru_gives_the_padded_bigrus_outputs_and_gradients():
+@pytest.mark.parametrize("name", list(han.MODELS))
+def test_reading_rows_in_length_groups_changes_no_output_or_gradient(name):
+    """Many small groups against one padded batch, in float64: the same logits, weights and gradients."""
+    rng = np.random.default_rng(0)
+    documents = [
+        [rng.integers(1, 40, rng.integers(1, 12)).tolist() for _ in range(rng.integers(1, 7))] for _ in range(24)
+    ]
+    x, y = text.pad(documents), torch.from_numpy(rng.integers(0, 3, 24))
     torch.manual_seed(0)
-    padded, bucketed = BiGRU(5, 3), BucketedBiGRU(5, 3, step_cost_in_rows=1)
-    bucketed.load_state_dict(padded.state_dict())
-    x, lengths = torch.randn(12, 9, 5, requires_grad=True), torch.tensor([9, 1, 3, 3, 7, 2, 9, 5, 1, 4, 8, 6])
-    assert len(length_buckets(lengths.numpy(), 1)) > 2
+    model = han.build(name, 40, 3, embedding_dim=6, hidden_size=4).double()
     results = []
-    for model in (padded, bucketed):
-        h = model(x, lengths)
-        gradients = torch.autograd.grad((h * torch.linspace(-1, 1, 6)).square().sum(), [x, *model.parameters()])
-        results.append((h, gradients))
-    torch.testing.assert_close(results[1][0], results[0][0])
-    for ours, reference in zip(results[1][1], results[0][1]):
+    for step_cost in (float("inf"), 1.0):
+        model.step_cost_in_rows = step_cost
+        outputs = model.attend(x)
+        loss = torch.nn.functional.cross_entropy(outputs[0], y)
+        results.append((outputs, torch.autograd.grad(loss, list(model.parameters()))))
+    lengths = (x != text.PAD).sum(-1)
+    assert len(length_buckets(lengths[lengths > 0].numpy(), 1.0)) > 3  # the words of the sentences: many groups
+    (one_batch, one_batch_gradients), (grouped, grouped_gradients) = results
+    for ours, reference in zip(grouped, one_batch):
+        if reference is not None:
+            torch.testing.assert_close(ours, reference)
+    for ours, reference in zip(grouped_gradients, one_batch_gradients):
         torch.testing.assert_close(ours, reference)
 
 

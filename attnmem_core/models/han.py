@@ -28,7 +28,8 @@ GRU-ATT weighs them with the word attention instead.
 Input is a (documents, sentences, words) tensor of word ids padded with 0 (text.PAD) after
 each sentence and after the last sentence. Padding never reaches a result: each GRU reads
 the padding only after a sequence's real steps, attention gives it weight 0, and pooling
-skips it.
+skips it. Each encoder reads its rows (sentences, or documents) in groups of similar length
+(`length_groups`), which changes no result and computes less padding.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ import torch
 from torch import nn
 
 from attnmem_core.data.text import PAD
-from attnmem_core.models.bucketed_bigru import BucketedBiGRU
+from attnmem_core.models.bigru import BiGRU
+from attnmem_core.models.length_groups import STEP_COST_IN_ROWS, in_length_groups
 
 POOLINGS = ("attention", "average", "max")
 
@@ -77,6 +79,11 @@ class Pool(nn.Module):
         return h.masked_fill(~mask.unsqueeze(-1), float("-inf")).amax(-2), None
 
 
+def steps(rows: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """(n, T) mask of each row's first `lengths` steps."""
+    return torch.arange(rows.shape[1], device=rows.device) < lengths.unsqueeze(-1)
+
+
 class HAN(nn.Module):
     """HN-ATT (pooling='attention'), HN-AVE ('average') or HN-MAX ('max'): ids (B, L, T) → logits (B, classes)."""
 
@@ -85,25 +92,36 @@ class HAN(nn.Module):
     ):
         super().__init__()
         self.embed = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD)
-        self.word_encoder = BucketedBiGRU(embedding_dim, hidden_size)
+        self.word_encoder = BiGRU(embedding_dim, hidden_size)
         self.word_pool = Pool(pooling, 2 * hidden_size)
-        self.sentence_encoder = BucketedBiGRU(2 * hidden_size, hidden_size)
+        self.sentence_encoder = BiGRU(2 * hidden_size, hidden_size)
         self.sentence_pool = Pool(pooling, 2 * hidden_size)
         self.classify = nn.Linear(2 * hidden_size, classes)
+        self.step_cost_in_rows = STEP_COST_IN_ROWS  # how the encoders group their rows (`length_groups`)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.attend(tokens)[0]
+
+    def read_sentences(self, words: torch.Tensor, lengths: torch.Tensor):
+        """Word ids (N, T) → (s_i (N, 2·hidden), α_it (N, T) or None) (Eq. 1–7)."""
+        h_it = self.word_encoder(self.embed(words), lengths)
+        return self.word_pool(h_it, steps(words, lengths))
+
+    def read_document(self, sentences: torch.Tensor, lengths: torch.Tensor):
+        """Sentence vectors (B, L, 2·hidden) → (v (B, 2·hidden), α_i (B, L) or None) (Eq. 8–12)."""
+        h_i = self.sentence_encoder(sentences, lengths)
+        return self.sentence_pool(h_i, steps(sentences, lengths))
 
     def attend(self, tokens: torch.Tensor):
         """(logits, α_it (B, L, T), α_i (B, L)); the weights are None for max-pooling."""
         word_mask = tokens != PAD  # (B, L, T)
         sentence_mask = word_mask.any(-1)  # (B, L): padding sentences hold no word
         words = tokens[sentence_mask]  # (N, T): the real sentences only
-        h_it = self.word_encoder(self.embed(words), word_mask[sentence_mask].sum(-1))
-        s_i, α_it = self.word_pool(h_it, word_mask[sentence_mask])
+        s_i, α_it = in_length_groups(
+            self.read_sentences, words, word_mask[sentence_mask].sum(-1), self.step_cost_in_rows
+        )
         sentences = s_i.new_zeros(*sentence_mask.shape, s_i.shape[-1]).masked_scatter(sentence_mask.unsqueeze(-1), s_i)
-        h_i = self.sentence_encoder(sentences, sentence_mask.sum(-1))
-        v, α_i = self.sentence_pool(h_i, sentence_mask)
+        v, α_i = in_length_groups(self.read_document, sentences, sentence_mask.sum(-1), self.step_cost_in_rows)
         if α_it is not None:
             α_it = α_it.new_zeros(word_mask.shape).masked_scatter(sentence_mask.unsqueeze(-1), α_it)
         return self.classify(v), α_it, α_i
@@ -118,22 +136,26 @@ class FlatGRU(nn.Module):
     ):
         super().__init__()
         self.embed = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD)
-        self.encoder = BucketedBiGRU(embedding_dim, hidden_size)
+        self.encoder = BiGRU(embedding_dim, hidden_size)
         self.pool = Pool(pooling, 2 * hidden_size)
         self.classify = nn.Linear(2 * hidden_size, classes)
+        self.step_cost_in_rows = STEP_COST_IN_ROWS
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.attend(tokens)[0]
+
+    def read_document(self, words: torch.Tensor, lengths: torch.Tensor):
+        """All of a document's word ids (B, T) → (v, α_t (B, T))."""
+        return self.pool(self.encoder(self.embed(words), lengths), steps(words, lengths))
 
     def attend(self, tokens: torch.Tensor):
         """(logits, α_t (B, L, T) laid back over the sentences (1/T for averaging), None)."""
         word_mask = tokens != PAD
         lengths = word_mask.flatten(1).sum(-1)
         words = tokens.new_full((len(tokens), int(lengths.max())), PAD)
-        flat_mask = torch.arange(words.shape[1], device=tokens.device) < lengths.unsqueeze(-1)
+        flat_mask = steps(words, lengths)
         words[flat_mask] = tokens[word_mask]  # the document's words in order, sentence breaks removed
-        h_t = self.encoder(self.embed(words), lengths)
-        v, α_t = self.pool(h_t, flat_mask)
+        v, α_t = in_length_groups(self.read_document, words, lengths, self.step_cost_in_rows)
         return self.classify(v), α_t.new_zeros(word_mask.shape).masked_scatter(word_mask, α_t[flat_mask]), None
 
 
