@@ -77,6 +77,11 @@ class Scale:
     grid: str = "none"  # "all" | "chosen" | "none"
     grid_steps: int | None = None  # updates per grid run; None: `steps`
 
+    @property
+    def grid_updates(self) -> int:
+        """Updates per grid run."""
+        return self.grid_steps or self.steps
+
 
 PROFILES = {
     "smoke": Scale(steps=20, eval_every=10, seeds=(0,), workers=1, valid_size=256, test_size=256, grid="all"),
@@ -337,7 +342,7 @@ def grid_calibration() -> dict:
 def grid_plan(scale: Scale, seeds: list[int], settings: list[dict]) -> list[RunSpec]:
     """Fast weights at R = 20 under each of `settings` (from `grid_settings`), from every seed, for the profile's
     `grid_steps`."""
-    steps = scale.grid_steps or scale.steps
+    steps = scale.grid_updates
     scale = replace(scale, steps=steps, eval_every=min(scale.eval_every, steps))
     return [spec(scale, hidden=ABLATION_HIDDEN, seed=seed, model="fw", **s) for seed in seeds for s in settings]
 
@@ -556,25 +561,32 @@ def memory_sizes(hidden_sizes) -> pd.DataFrame:
     ).set_index("R")
 
 
-def grid_table(results: list[runs.TrainedRun]) -> pd.DataFrame:
-    """The diagnostic grid's settings by final validation error (`rank_grid`, best first); the first row is the
-    chosen setting, and only its test error is shown."""
+def ranked_grid_runs(results: list[runs.TrainedRun]) -> dict[str, list[runs.TrainedRun]]:
+    """The grid's variants among `results`, best first (`rank_grid`), each with its runs in seed order; the first is
+    the chosen setting."""
+    variants = {s["variant"] for s in grid_settings()}
     by_variant = {}
-    for setting in grid_settings():
-        runs_ = sorted((r for r in results if r.spec.variant == setting["variant"]), key=lambda r: r.spec.seed)
-        if runs_:
-            by_variant[setting["variant"]] = (setting, runs_)
+    for r in sorted(results, key=lambda r: r.spec.seed):
+        if r.spec.variant in variants:
+            by_variant.setdefault(r.spec.variant, []).append(r)
+    return {
+        v: by_variant[v] for v in rank_grid({v: [r.final["valid_error"] for r in rs] for v, rs in by_variant.items()})
+    }
+
+
+def grid_table(results: list[runs.TrainedRun]) -> pd.DataFrame:
+    """The diagnostic grid's settings by final validation error (`ranked_grid_runs`); the first row is the chosen
+    setting, and only its test error is shown."""
+    settings = {s["variant"]: s for s in grid_settings()}
     rows = []
-    for variant in rank_grid({v: [r.final["valid_error"] for r in rs] for v, (_, rs) in by_variant.items()}):
-        setting, runs_ = by_variant[variant]
-        valid = [r.final["valid_error"] for r in runs_]
+    for variant, runs_ in ranked_grid_runs(results).items():
         test = [r.outputs["test_error"] for r in runs_]
         rows.append(
             {
-                **setting,
+                **settings[variant],
                 "seeds": len(runs_),
                 "converged": f"{sum(CONVERGENCE.judge(r.history).converged for r in runs_)} of {len(runs_)}",
-                "validation error (%)": mean_spread(valid, scale=100),
+                "validation error (%)": mean_spread([r.final["valid_error"] for r in runs_], scale=100),
                 "test error (%)": mean_spread(test, scale=100),
                 "worst seed test error (%)": 100 * max(test),
             }
@@ -587,11 +599,10 @@ def grid_table(results: list[runs.TrainedRun]) -> pd.DataFrame:
 
 
 def grid_verdict(results: list[runs.TrainedRun]) -> tuple[str, str]:
-    """(verdict, reason) on the paper's R = 20 result from the grid's chosen setting (`grid_table`'s first row):
+    """(verdict, reason) on the paper's R = 20 result from the grid's chosen setting (`ranked_grid_runs`' first):
     reproduced when every seed's test error is below GRID_BOUND; not reproduced when a seed above it has
     converged, since more training would not bring that seed under; otherwise inconclusive (not converged)."""
-    chosen = grid_table(results).index[0]
-    runs_ = [r for r in results if r.spec.variant == chosen]
+    runs_ = next(iter(ranked_grid_runs(results).values()))
     above = [r for r in runs_ if r.outputs["test_error"] >= GRID_BOUND]
     converged_above = sum(CONVERGENCE.judge(r.history).converged for r in above)
     worst = max(r.outputs["test_error"] for r in runs_)
