@@ -123,6 +123,11 @@ def sequence_loss(logits: torch.Tensor, target_out: torch.Tensor) -> torch.Tenso
     return nn.functional.cross_entropy(logits.flatten(0, 1).float(), target_out.flatten(), ignore_index=subwords.PAD)
 
 
+def best_perplexity(history: list[dict]) -> float:
+    """The validation perplexity of the weights a run kept when it keeps its best: the lowest in its history."""
+    return min(row["valid_perplexity"] for row in history)
+
+
 @torch.no_grad()
 def perplexity(model: nn.Module, source, target, device, max_tokens: int) -> float:
     """exp of the mean −log p of the target tokens (and <eos>) under teacher forcing."""

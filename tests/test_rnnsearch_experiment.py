@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from attnmem_core import intervals, runs, scoring
+from attnmem_core import intervals, runs, scoring, translation
 from attnmem_core.data import bible
 from attnmem_core.experiments import rnnsearch as tx
 from attnmem_core.runner import REPO
@@ -35,6 +35,10 @@ def test_calibration_holds_both_models_judged_on_validation_only():
     models = {row["model"].split("-")[0] for row in record["runs"]}
     assert models == {"RNNsearch", "RNNencdec"} and len(record["commit"]) == 7
     assert not any("test" in key.lower() for row in record["runs"] for key in row)
+    gate = record["to_the_gate"]
+    assert {row["model"] for row in gate["runs"]} == {"RNNsearch-40", "RNNencdec-40"} and len(gate["commit"]) == 7
+    assert all(row["converged"].startswith("yes") and row["best at"] <= row["updates"] for row in gate["runs"])
+    assert not any("test" in key.lower() for row in gate["runs"] for key in row)
 
 
 def test_table1_sets_our_cut_offs_beside_the_papers():
@@ -112,3 +116,19 @@ def test_one_seeds_relative_bleu_interval_is_a_bootstrap_around_it_and_its_bleu_
     assert tx.bleu_gap([a], [b], data) == intervals.from_bootstrap(
         scoring.paired_bootstrap(references, worse_when_long, references, seed=0)
     )
+
+
+def test_a_run_stops_at_the_gate_and_translates_with_its_best_weights(corpus, tmp_path):
+    data = tx.prepare(corpus, SMOKE, "bpe", tmp_path)
+    scale = dataclasses.replace(SMOKE, steps=400, eval_every=4, learning_rate=1e-2)
+    spec = tx.RunSpec("RNNsearch", scale.long, 0, scale)
+    payload = spec.train(data, torch.device("cpu"))
+    history = payload["history"]
+    assert history[-1]["step"] < scale.steps and tx.CONVERGENCE.judge(history).converged
+    assert not tx.CONVERGENCE.judge(history[:-1]).converged  # it stopped at the first evaluation that could
+    run = runs.TrainedRun(spec, history, payload["outputs"], payload["state_dict"], 0, 1.0, 0.0, cached=False)
+    valid = translation.split_pairs(data, "valid", scale.long)
+    kept = translation.perplexity(run.model(data), *valid, "cpu", scale.max_tokens)
+    assert kept == pytest.approx(translation.best_perplexity(history), rel=1e-5)
+    assert kept < history[-1]["valid_perplexity"] or min(history, key=lambda r: r["valid_perplexity"]) is history[-1]
+    assert len(payload["outputs"]["hypotheses"]) == len(data.text["test"])

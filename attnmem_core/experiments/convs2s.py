@@ -510,16 +510,11 @@ def study_bleu(run: runs.TrainedRun, data: translation.Prepared) -> float:
     return scoring.bleu(run.outputs["hypotheses"], test_references(data, run.spec.scale))["score"]
 
 
-def best_perplexity(run: runs.TrainedRun) -> float:
-    """The validation perplexity of the weights the run kept (its best)."""
-    return min(row["valid_perplexity"] for row in run.history)
-
-
 def _row(group: list[runs.TrainedRun], data: translation.Prepared, states: list[convergence.Convergence]) -> dict:
     spread = tables.mean_spread
     return {
         "parameters": f"{group[0].parameters / 1e6:.2f} M",
-        "valid perplexity": spread([best_perplexity(r) for r in group]),
+        "valid perplexity": spread([translation.best_perplexity(r.history) for r in group]),
         "test BLEU (greedy)": spread([study_bleu(r, data) for r in group]),
         "updates": spread([r.history[-1]["step"] for r in group], digits=0),
         "converged": f"{sum(c.converged for c in states)} of {len(states)}",
@@ -656,11 +651,6 @@ def comparison(rnn: runs.TrainedRun, transformer: runs.TrainedRun, main: runs.Tr
         "Transformer": transformer.spec.scale.max_tokens,
         "ConvS2S": main.spec.scale.main_max_tokens,
     }
-    steps = {
-        "RNNsearch": rnn.spec.scale.steps,
-        "Transformer": transformer.spec.steps,
-        "ConvS2S": main.spec.scale.main_steps,
-    }
     out = {"rnn_valid_bleu": rnn_valid, "models": {}}
     shown = {"RNNsearch": "RNNsearch (chapter 2)", "Transformer": "Transformer (chapter 4)", "ConvS2S": "ConvS2S"}
     for name, run in (("RNNsearch", rnn), ("Transformer", transformer), ("ConvS2S", main)):
@@ -675,7 +665,7 @@ def comparison(rnn: runs.TrainedRun, transformer: runs.TrainedRun, main: runs.Tr
             if run is rnn
             else scoring.paired_bootstrap(run.outputs["hypotheses"], rnn.outputs["hypotheses"], references, seed=seed),
             "train_seconds": run.train_seconds,
-            "steps": steps[name],
+            "steps": run.final["step"],  # the updates it trained: the convergence gate may have ended it early
             "max_tokens": tokens[name],
             "flops_per_update": flops,
             "reach": None if run is rnn else translation.cost_to_reach(run.history, "valid_bleu", rnn_valid, flops),

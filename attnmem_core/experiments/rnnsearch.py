@@ -14,6 +14,7 @@ with intervals (over seeds, or over the test verses of one seed) and each run's 
 
 from __future__ import annotations
 
+import copy
 import json
 import string
 import time
@@ -51,7 +52,7 @@ class Scale:
     """What a profile runs. The paper: embeddings 620, GRUs of 1000, alignment 1000, maxout 500, 30k-word
     shortlists, batches of 80 sentences, Adadelta, gradient norm clipped at 1, beam search."""
 
-    steps: int
+    steps: int  # at most; a run ends sooner when the convergence gate says it has converged
     seeds: tuple[int, ...]
     workers: int
     short: int  # the "-30" cut-off, in words
@@ -103,7 +104,7 @@ PROFILES = {
         eval_every=250,
     ),
     "gpu": Scale(
-        steps=8000,
+        steps=20000,
         seeds=(0, 1),
         workers=4,
         short=25,
@@ -167,6 +168,14 @@ class RunSpec:
         seed_everything(self.seed)
         model = self.build(data).to(device)
         valid = translation.split_pairs(data, "valid", self.cutoff)
+        best = {"valid_perplexity": float("inf")}
+
+        def evaluate() -> dict:
+            perplexity = translation.perplexity(model, *valid, device, scale.max_tokens)
+            if perplexity < best["valid_perplexity"]:
+                best.update(valid_perplexity=perplexity, state=copy.deepcopy(model.state_dict()))
+            return {"valid_perplexity": perplexity}
+
         autocast = autocast_dtype(device, scale.bf16)
         history = train(
             model,
@@ -178,10 +187,12 @@ class RunSpec:
             clip_norm=scale.clip_norm,
             eval_every=scale.eval_every,
             autocast=autocast,
-            evaluate=lambda: {"valid_perplexity": translation.perplexity(model, *valid, device, scale.max_tokens)},
+            evaluate=evaluate,
+            stop=lambda rows: CONVERGENCE.judge(rows).converged,  # `steps` is a cap: the gate ends a run sooner
             desc=self.label,
             progress=False,
         )
+        model.load_state_dict(best["state"])  # the weights at the best validation perplexity translate the test set
         start = time.perf_counter()
         with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
             hypotheses = translation.translate_ids(model, data, "test", device, beam=scale.beam, alpha=scale.alpha)
@@ -229,7 +240,8 @@ def table1(results: list[runs.TrainedRun], data: translation.Prepared, peers: di
                 "parameters": f"{same[0].parameters / 1e6:.1f} M",
                 "BLEU (ours)": tables.mean_spread([bleu_on_test(r, data) for r in same]),
                 "BLEU (paper, all / no UNK)": f"{paper[0]} / {paper[1]}",
-                "valid perplexity": tables.mean_spread([r.final["valid_perplexity"] for r in same]),
+                "valid perplexity": tables.mean_spread([translation.best_perplexity(r.history) for r in same]),
+                "updates": " / ".join(f"{r.final['step']:,}" for r in same),  # per seed: the gate may end a run sooner
                 "train minutes": tables.mean_spread([r.train_seconds / 60 for r in same], digits=1),
             }
         )
@@ -242,6 +254,7 @@ def table1(results: list[runs.TrainedRun], data: translation.Prepared, peers: di
                 "BLEU (ours)": peer["bleu"],
                 "BLEU (paper, all / no UNK)": "—",
                 "valid perplexity": "—",
+                "updates": "—",
                 "train minutes": "—",
             }
         )

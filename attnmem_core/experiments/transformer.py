@@ -451,7 +451,7 @@ def costs(rnn: list[runs.TrainedRun], main: list[runs.TrainedRun], data: transla
                 "bootstrap": scoring.paired_bootstrap(
                     r.outputs["hypotheses"], t.outputs["hypotheses"], references, seed=seed
                 ),
-                "rnn_flops": flops["RNNsearch"] * r.spec.scale.steps,
+                "rnn_flops": flops["RNNsearch"] * r.final["step"],  # the gate may end RNNsearch before its cap
                 "rnn_seconds": r.train_seconds,
                 "transformer_flops": flops["Transformer"] * t.spec.steps,
             }
@@ -496,9 +496,9 @@ def table2(
             "model": f"RNNsearch-{r0.cutoff}",
             "parameters": f"{rnn[0].parameters / 1e6:.1f} M",
             "test BLEU": _spread([c["test_bleu"]["RNNsearch"] for c in costs]),
-            "valid perplexity": _spread([r.final["valid_perplexity"] for r in rnn]),
+            "valid perplexity": _spread([translation.best_perplexity(r.history) for r in rnn]),
             "valid BLEU (greedy)": _spread([c["rnn_valid"]["valid_bleu"] for c in costs]),
-            "updates": f"{r0.scale.steps:,} × ≤ {r0.scale.max_tokens:,} tokens",
+            "updates": " / ".join(f"{r.final['step']:,}" for r in rnn) + f" × ≤ {r0.scale.max_tokens:,} tokens",
             "train minutes": _spread([c["rnn_seconds"] / 60 for c in costs], 1),
             "training FLOPs": f"{np.mean([c['rnn_flops'] for c in costs]):.2e}",
         },
