@@ -11,6 +11,7 @@ length cut-offs (`within`) select the pairs a model trains on.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import math
 from collections.abc import Sequence
@@ -121,6 +122,27 @@ def training_batches(data: Prepared, cutoff: int, max_tokens: int, seed: int):
 def sequence_loss(logits: torch.Tensor, target_out: torch.Tensor) -> torch.Tensor:
     """Mean −log p over the real target tokens (padding excluded)."""
     return nn.functional.cross_entropy(logits.flatten(0, 1).float(), target_out.flatten(), ignore_index=subwords.PAD)
+
+
+class BestWeights:
+    """A copy of a model's weights at its lowest validation perplexity so far, for early stopping: `keep` each
+    evaluation's metrics as they pass to `training.train`, `restore` once training has ended."""
+
+    def __init__(self, model: nn.Module):
+        self.model, self.perplexity, self.state = model, math.inf, None
+
+    def keep(self, metrics: dict) -> dict:
+        if metrics["valid_perplexity"] < self.perplexity:
+            self.perplexity, self.state = metrics["valid_perplexity"], copy.deepcopy(self.model.state_dict())
+        return metrics
+
+    def restore(self) -> None:
+        if self.state is None:
+            raise RuntimeError(
+                "no evaluation had a finite validation perplexity, so there are no weights to keep; "
+                "the run diverged (lower the learning rate)"
+            )
+        self.model.load_state_dict(self.state)
 
 
 def best_perplexity(history: list[dict]) -> float:

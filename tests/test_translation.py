@@ -122,3 +122,17 @@ def test_translate_at_an_index_gives_those_verses_translations_in_that_order(cor
     every = translation.translate_ids(model, data, "test", "cpu", beam=1)
     index = [7, 2, 11]
     assert translation.translate_ids(model, data, "test", "cpu", beam=1, index=index) == [every[i] for i in index]
+
+
+def test_best_weights_restores_the_lowest_perplexitys_copy_and_names_a_diverged_run():
+    model = torch.nn.Linear(2, 2)
+    best = translation.BestWeights(model)
+    for perplexity, value in ((9.0, 1.0), (7.0, 2.0), (8.0, 3.0)):
+        torch.nn.init.constant_(model.weight, value)
+        assert best.keep({"valid_perplexity": perplexity}) == {"valid_perplexity": perplexity}
+    best.restore()
+    assert (model.weight == 2.0).all() and best.perplexity == 7.0
+    with pytest.raises(RuntimeError, match="diverged"):
+        diverged = translation.BestWeights(model)
+        diverged.keep({"valid_perplexity": float("nan")})
+        diverged.restore()

@@ -24,7 +24,6 @@ identity says about its position).
 
 from __future__ import annotations
 
-import copy
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -308,13 +307,7 @@ class RunSpec:
         model = self.build(data).to(device)
         optimizer, schedule, clip = _optimizer(self.arm, model, scale)
         valid = translation.split_pairs(data, "valid", scale.cutoff)
-        best = {"valid_perplexity": float("inf")}
-
-        def evaluate() -> dict:
-            perplexity = translation.perplexity(model, *valid, device, scale.max_tokens)
-            if perplexity < best["valid_perplexity"]:
-                best.update(valid_perplexity=perplexity, state=copy.deepcopy(model.state_dict()))
-            return {"valid_perplexity": perplexity}
+        best = translation.BestWeights(model)
 
         autocast = autocast_dtype(device, scale.bf16)
         history = train(
@@ -328,12 +321,14 @@ class RunSpec:
             device=device,
             eval_every=scale.eval_every,
             autocast=autocast,
-            evaluate=evaluate,
+            evaluate=lambda: best.keep(
+                {"valid_perplexity": translation.perplexity(model, *valid, device, scale.max_tokens)}
+            ),
             stop=lambda rows: CONVERGENCE.judge(rows).converged,
             desc=self.label,
             progress=False,
         )
-        model.load_state_dict(best["state"])
+        best.restore()
         start = time.perf_counter()
         with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
             hypotheses = translation.translate(model, data, "test", device, beam=1, index=test_index(data, scale))

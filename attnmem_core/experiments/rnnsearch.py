@@ -6,7 +6,8 @@ cut-offs scaled to verses (`Scale.short`, `Scale.long`, counted in words on both
 
 The task itself (tokenized corpus, loss, perplexity, decoding) is `attnmem_core.translation`.
 A `RunSpec` is one model from one seed at one cut-off; `runs.run_all` trains it or reads it
-from the trained-model cache, and it translates the test set once trained. Chapters 4 and 5
+from the trained-model cache. It trains until the convergence gate says it has converged or its
+profile's cap of updates, then translates the test set with its weights of best validation perplexity. Chapters 4 and 5
 plan the same specs and get the cached baselines back. The rest turns runs into the paper's
 Table 1, Figure 2 and Figure 3 analogs, and into the claims' quantities: BLEU gaps and slopes
 with intervals (over seeds, or over the test verses of one seed) and each run's convergence.
@@ -14,7 +15,6 @@ with intervals (over seeds, or over the test verses of one seed) and each run's 
 
 from __future__ import annotations
 
-import copy
 import json
 import string
 import time
@@ -168,14 +168,7 @@ class RunSpec:
         seed_everything(self.seed)
         model = self.build(data).to(device)
         valid = translation.split_pairs(data, "valid", self.cutoff)
-        best = {"valid_perplexity": float("inf")}
-
-        def evaluate() -> dict:
-            perplexity = translation.perplexity(model, *valid, device, scale.max_tokens)
-            if perplexity < best["valid_perplexity"]:
-                best.update(valid_perplexity=perplexity, state=copy.deepcopy(model.state_dict()))
-            return {"valid_perplexity": perplexity}
-
+        best = translation.BestWeights(model)
         autocast = autocast_dtype(device, scale.bf16)
         history = train(
             model,
@@ -187,12 +180,14 @@ class RunSpec:
             clip_norm=scale.clip_norm,
             eval_every=scale.eval_every,
             autocast=autocast,
-            evaluate=evaluate,
+            evaluate=lambda: best.keep(
+                {"valid_perplexity": translation.perplexity(model, *valid, device, scale.max_tokens)}
+            ),
             stop=lambda rows: CONVERGENCE.judge(rows).converged,  # `steps` is a cap: the gate ends a run sooner
             desc=self.label,
             progress=False,
         )
-        model.load_state_dict(best["state"])  # the weights at the best validation perplexity translate the test set
+        best.restore()  # the weights at the best validation perplexity translate the test set
         start = time.perf_counter()
         with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
             hypotheses = translation.translate_ids(model, data, "test", device, beam=scale.beam, alpha=scale.alpha)

@@ -26,7 +26,6 @@ Costs (Table 2's column) are counted by torch's FLOP counter on the first traini
 
 from __future__ import annotations
 
-import copy
 import functools
 import itertools
 import json
@@ -281,13 +280,11 @@ class RunSpec:
         optimizer = torch.optim.Adam(model.parameters(), lr=1.0, **ADAM, fused=True)
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(scale.d_model, scale.warmup, scale.lr_factor))
         autocast = autocast_dtype(device, scale.bf16)
-        best = {"valid_perplexity": math.inf}
+        best = translation.BestWeights(model)
 
         def evaluate() -> dict:
             metrics = translation.validation(model, data, device, self.cutoff, self.max_tokens, not self.to_gate)
-            if self.to_gate and metrics["valid_perplexity"] < best["valid_perplexity"]:
-                best.update(metrics, state=copy.deepcopy(model.state_dict()))
-            return metrics
+            return best.keep(metrics) if self.to_gate else metrics
 
         history = train(
             model,
@@ -306,7 +303,7 @@ class RunSpec:
         )
         outputs = {}
         if self.to_gate:
-            model.load_state_dict(best.pop("state"))
+            best.restore()
             bleu = translation.validation(model, data, device, self.cutoff, self.max_tokens)["valid_bleu"]
             outputs["kept"] = {**min(history, key=lambda row: row["valid_perplexity"]), "valid_bleu": bleu}
         start, hypotheses = time.perf_counter(), None
