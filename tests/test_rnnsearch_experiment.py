@@ -85,14 +85,15 @@ def test_reordered_pairs_are_found_on_both_sides_by_their_words(corpus, tmp_path
 
 def test_figure3_picks_three_distinct_verses_the_first_with_a_pair_reordered_in_its_reference(corpus, tmp_path):
     data = tx.prepare(corpus, dataclasses.replace(SMOKE, limit=None, vocabulary=300), "bpe", tmp_path)
-    chosen = tx.figure3_verses(data, long_words=40)
+    reordered = tx.reordered_pairs(data)
+    chosen = tx.figure3_verses(data, reordered, long_words=40)
     assert len({i for i, _ in chosen}) == 3
     (first, title), words = chosen[0], data.words("test")
     phrase = title.strip('"')
     assert phrase in data.text["test"].source[first]
     assert tx.REORDERED[phrase] in data.text["test"].target[first]
     # the shortest such verse: an English phrase alone ("right hand" written "tu diestra") does not count
-    assert words[first] == min(words[p["verse"]] for p in tx.reordered_pairs(data) if words[p["verse"]] >= 6)
+    assert words[first] == min(words[p["verse"]] for p in reordered if words[p["verse"]] >= 6)
     assert words[chosen[2][0]] == pytest.approx(40, abs=3)
 
 

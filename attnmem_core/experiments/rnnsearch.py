@@ -389,19 +389,17 @@ def quantities(
 
 
 @torch.no_grad()
-def alignments(
-    model: nn.Module, data: translation.Prepared, hypothesis_ids: list[list[int]], index, batch_size: int = 64
-):
-    """α (Ty, Tx) of the model on its own translations of test sentences `index`, <eos> rows and columns included."""
+def alignments(model: nn.Module, data: translation.Prepared, target_ids: list[list[int]], index, batch_size: int = 64):
+    """α (Ty, Tx) of the model on test sentences `index` while it is fed `target_ids` (its own translations, or the
+    references), <eos> rows and columns included."""
     out = []
     for start in range(0, len(index), batch_size):
         chunk = list(index[start : start + batch_size])
         x = pairs.pad([data.ids["test"][0][i] + [subwords.EOS] for i in chunk], subwords.PAD)
-        y = pairs.pad([[subwords.BOS] + hypothesis_ids[i] for i in chunk], subwords.PAD)
+        y = pairs.pad([[subwords.BOS] + target_ids[i] for i in chunk], subwords.PAD)
         α = model.align(x, y)[1]
         out += [
-            α[row, : len(hypothesis_ids[i]) + 1, : len(data.ids["test"][0][i]) + 1].numpy()
-            for row, i in enumerate(chunk)
+            α[row, : len(target_ids[i]) + 1, : len(data.ids["test"][0][i]) + 1].numpy() for row, i in enumerate(chunk)
         ]
     return out
 
@@ -486,11 +484,12 @@ def diagonal(target_length: int, source_length: int) -> np.ndarray:
     return alignment
 
 
-def figure3_verses(data: translation.Prepared, long_words: int = 30) -> list[tuple[int, str]]:
-    """Three test verses: the shortest (of 6 words or more) of `reordered_pairs`, whose English phrase of REORDERED
-    the reference writes noun first, the first of 8–12 words, and the one whose length is nearest to `long_words`."""
+def figure3_verses(data: translation.Prepared, reordered: list[dict], long_words: int = 30) -> list[tuple[int, str]]:
+    """Three test verses: the shortest (of 6 words or more) of `reordered` (`reordered_pairs(data)`), whose English
+    phrase of REORDERED the reference writes noun first, the first of 8–12 words, and the one whose length is nearest
+    to `long_words`."""
     words = data.words("test")
-    pairs = [p for p in reordered_pairs(data) if words[p["verse"]] >= 6]
+    pairs = [p for p in reordered if words[p["verse"]] >= 6]
     first = min(pairs, key=lambda p: (words[p["verse"]], p["verse"]), default=None)
     chosen = [] if first is None else [(first["verse"], f'"{first["phrase"]}"')]
     short = next(i for i in range(len(words)) if 8 <= words[i] <= 12 and all(i != c for c, _ in chosen))
