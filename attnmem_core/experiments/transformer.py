@@ -637,9 +637,8 @@ def update_seconds(data: translation.Prepared, scale: Scale, batches: int = 4, r
     """Per repetition: the seconds of `batches` training updates (forward, backward, Adam step) of the additive
     Transformer over those of the base, on the same batches (`_dot_and_additive`), timed by turns in this process so
     that both meet the same machine at the same time. (A training run's own seconds per update depend on what runs
-    beside it: 0.115 to 0.166 s for the same model.) Nine repetitions, not five: rounds that the machine stalls give
-    ratios far off the rest (0.81, 2.30 and 3.03 beside 1.54 and 1.66 in one build), and among five they widened the
-    interval past 1 (0.83 … 2.91); the same five among nine give 1.28 … 2.22 if the other four are typical."""
+    beside it: 0.115 to 0.166 s for the same model.) Nine repetitions: a round that the machine stalls gives a ratio
+    far off the rest, and among five, two such rounds widened the interval past 1."""
     models, work = _dot_and_additive(data, scale, batches)
     updates = {}
     for name, model in models.items():
